@@ -360,10 +360,17 @@ func (d dsseKMS) Marshal(h http.Header) {
 }
 
 // customerKey is an SSE-C key. Unlike minio-go's value, it never formats
-// its bytes: %v, %s, %#v and String all print the key's file and MD5.
+// its bytes: every fmt verb, String, GoString and the text encoders print
+// the key's file and MD5.
+//
+// The printing methods have value receivers so that a customerKey value
+// is as safe to print as a pointer. The key material sits behind a pointer
+// and a function because fmt reads unexported fields through reflection
+// without calling their methods (a key in another value's unexported
+// field, or a verb fmt finds bad for a pointer): there it prints addresses.
 type customerKey struct {
-	key    [customerKeyLen]byte
-	keyB64 string
+	key    *[customerKeyLen]byte
+	keyB64 func() string
 	md5    string
 	file   string
 }
@@ -372,9 +379,10 @@ var _ encrypt.ServerSide = (*customerKey)(nil)
 
 func newCustomerKey(key [customerKeyLen]byte, file string) *customerKey {
 	sum := md5.Sum(key[:])
+	b64 := base64.StdEncoding.EncodeToString(key[:])
 	return &customerKey{
-		key:    key,
-		keyB64: base64.StdEncoding.EncodeToString(key[:]),
+		key:    &key,
+		keyB64: func() string { return b64 },
 		md5:    base64.StdEncoding.EncodeToString(sum[:]),
 		file:   file,
 	}
@@ -384,7 +392,7 @@ func (k *customerKey) Type() encrypt.Type { return encrypt.SSEC }
 
 func (k *customerKey) Marshal(h http.Header) {
 	h.Set(encrypt.SseCustomerAlgorithm, headerAES256)
-	h.Set(encrypt.SseCustomerKey, k.keyB64)
+	h.Set(encrypt.SseCustomerKey, k.keyB64())
 	h.Set(encrypt.SseCustomerKeyMD5, k.md5)
 }
 
@@ -392,7 +400,7 @@ func (k *customerKey) Marshal(h http.Header) {
 // takes on the copy-source headers.
 func (k *customerKey) copySource() encrypt.ServerSide { return copySourceKey{k} }
 
-func (k *customerKey) String() string {
+func (k customerKey) String() string {
 	if k.file == "" {
 		return "SSE-C(md5:" + k.md5 + ")"
 	}
@@ -400,13 +408,13 @@ func (k *customerKey) String() string {
 }
 
 // GoString keeps %#v from printing the key.
-func (k *customerKey) GoString() string { return k.String() }
+func (k customerKey) GoString() string { return k.String() }
 
 // Format keeps every verb, %x and %d included, from printing the key.
-func (k *customerKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
+func (k customerKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
 
 // MarshalText keeps encoders (JSON, YAML via text) from writing the key.
-func (k *customerKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+func (k customerKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 type copySourceKey struct{ k *customerKey }
 
@@ -414,7 +422,7 @@ func (c copySourceKey) Type() encrypt.Type { return encrypt.SSEC }
 
 func (c copySourceKey) Marshal(h http.Header) {
 	h.Set(encrypt.SseCopyCustomerAlgorithm, headerAES256)
-	h.Set(encrypt.SseCopyCustomerKey, c.k.keyB64)
+	h.Set(encrypt.SseCopyCustomerKey, c.k.keyB64())
 	h.Set(encrypt.SseCopyCustomerKeyMD5, c.k.md5)
 }
 
