@@ -154,7 +154,12 @@ func (c Config) String() string {
 // its JSON text; both give the same headers.
 type EncryptionContext string
 
-// UnmarshalYAML accepts a string or a mapping of scalar values.
+// UnmarshalYAML accepts a string, kept as written, or a mapping, stored as
+// its JSON text with sorted keys. A mapping's values must be scalars; each
+// is taken as its text, so `shard: 7` gives the string "7". An empty
+// mapping is no context. A mapping that is not a context is an error
+// naming its line and key that matches ErrInvalidEncryptionContext; a
+// string is checked only by Validate, which names the flag too.
 func (c *EncryptionContext) UnmarshalYAML(node *yaml.Node) error {
 	switch node.Kind {
 	case yaml.ScalarNode:
@@ -168,30 +173,35 @@ func (c *EncryptionContext) UnmarshalYAML(node *yaml.Node) error {
 	case yaml.MappingNode:
 		m := make(map[string]string, len(node.Content)/2)
 		for i := 0; i+1 < len(node.Content); i += 2 {
-			k, v := node.Content[i], node.Content[i+1]
-			if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
-				return fmt.Errorf("line %d: encryption context key %q: "+
-					"values must be strings, not lists, mappings or null", k.Line, k.Value)
+			k, v := followAlias(node.Content[i]), followAlias(node.Content[i+1])
+			if k.Kind != yaml.ScalarNode {
+				return fmt.Errorf("%w: line %d: keys must be strings", ErrInvalidEncryptionContext, k.Line)
+			}
+			if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+				return fmt.Errorf("%w: line %d: key %q: value must be a string, not a list, "+
+					"a mapping or null", ErrInvalidEncryptionContext, k.Line, k.Value)
 			}
 			if _, dup := m[k.Value]; dup {
-				return fmt.Errorf("line %d: encryption context key %q appears twice", k.Line, k.Value)
+				return fmt.Errorf("%w: line %d: key %q appears twice",
+					ErrInvalidEncryptionContext, k.Line, k.Value)
 			}
 			m[k.Value] = v.Value
 		}
-		if len(m) == 0 {
-			*c = ""
-			return nil
-		}
-		b, err := json.Marshal(m) // sorted keys: one text for one context
-		if err != nil {
-			return err
-		}
-		*c = EncryptionContext(b)
+		*c = EncryptionContext(canonicalContext(m)) // one text for one context
 		return nil
 	}
 
-	return fmt.Errorf("line %d: encryption context must be a JSON object in a string, "+
-		"or a mapping of string values", node.Line)
+	return fmt.Errorf("%w: line %d: must be a JSON object in a string, or a mapping of "+
+		"string values", ErrInvalidEncryptionContext, node.Line)
+}
+
+// followAlias returns the node an alias names, so that an anchored value
+// can be reused inside a context mapping.
+func followAlias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 // Parse returns the context as a map, or nil when it is empty or {}. It
