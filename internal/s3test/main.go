@@ -1,0 +1,107 @@
+package s3test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// mainRunning is set while Main runs the tests, so Shared knows someone
+// will shut the shared server down.
+var mainRunning atomic.Bool
+
+// used records the sources of the servers tests got, for the marker file.
+var used struct {
+	mu      sync.Mutex
+	sources map[string]bool
+}
+
+func serverUsed(s *Server) {
+	used.mu.Lock()
+	defer used.mu.Unlock()
+	if used.sources == nil {
+		used.sources = make(map[string]bool)
+	}
+	used.sources[s.source] = true
+}
+
+// Main runs a test package's tests with the harness: call it from
+// TestMain as
+//
+//	func TestMain(m *testing.M) { s3test.Main(m) }
+//
+// After the tests it shuts down the shared server and removes its data,
+// printing its output first if a test failed. If any test got a real
+// server and S3SSE_RAN_MARKER_DIR is set, it writes a file there named
+// after the calling package (import path, "/" as "_"), so CI can check
+// that the real-server tests did run rather than skip. It exits with the
+// tests' exit code.
+func Main(m *testing.M) {
+	pkg := callerPackage()
+	mainRunning.Store(true)
+
+	code := m.Run()
+
+	mainRunning.Store(false)
+	if srv := shared.server; srv != nil {
+		if code != 0 && srv.log != nil {
+			fmt.Fprintf(os.Stderr, "s3test: output of the shared S3 server (%s):\n%s\n",
+				srv.source, srv.Log())
+		}
+		if err := srv.close(); err != nil {
+			fmt.Fprintf(os.Stderr, "s3test: stop shared S3 server: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	if err := writeRanMarker(pkg); err != nil {
+		fmt.Fprintf(os.Stderr, "s3test: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// writeRanMarker leaves the marker file for a package whose tests used a
+// real server.
+func writeRanMarker(pkg string) error {
+	dir := os.Getenv(EnvRanMarkerIn)
+	used.mu.Lock()
+	sources := make([]string, 0, len(used.sources))
+	for s := range used.sources {
+		sources = append(sources, s)
+	}
+	used.mu.Unlock()
+	if dir == "" || len(sources) == 0 {
+		return nil
+	}
+
+	name := strings.ReplaceAll(pkg, "/", "_")
+	body := strings.Join(sources, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+		return fmt.Errorf("write %s marker: %w", EnvRanMarkerIn, err)
+	}
+	return nil
+}
+
+// callerPackage returns the import path of the package whose TestMain
+// called Main, without the _test suffix of an external test package.
+func callerPackage() string {
+	pc, _, _, ok := runtime.Caller(2)
+	if !ok {
+		return "unknown"
+	}
+	fn := runtime.FuncForPC(pc).Name() // e.g. github.com/o/r/pkg_test.TestMain
+	slash := strings.LastIndex(fn, "/")
+	if dot := strings.Index(fn[slash+1:], "."); dot >= 0 {
+		fn = fn[:slash+1+dot]
+	}
+	return strings.TrimSuffix(fn, "_test")
+}
