@@ -1,0 +1,257 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/go-kit/log"
+
+	"github.com/s3sse/s3sse"
+)
+
+// policy is the encryption every tenant must have now: the sse block for
+// most, an override for some. It is what check prints and what audit and
+// reencrypt compare objects with.
+type policy struct {
+	resolver  *s3sse.Resolver
+	overrides tenantOverrides
+
+	defaults *entry
+	tenants  []*entry // tenants with an override, sorted by ID
+	warnings []string
+	problems []error
+}
+
+// entry is the effective encryption of the sse block or of one tenant's
+// override, as check reports it.
+type entry struct {
+	tenant     string // empty for the sse block
+	enc        *s3sse.Encryption
+	keyFile    string
+	prevFiles  []string
+	sources    []string
+	problems   []error
+	fromConfig bool
+}
+
+// loadPolicy validates the sse block and every tenant's override and
+// returns them with every problem found: each tenant is resolved on its
+// own, so that one invalid tenant hides none of the others.
+func loadPolicy(opts *options) *policy {
+	p := &policy{}
+	overrides, errs := loadRuntimeConfig(opts.runtimeConfigFiles())
+	p.overrides = overrides
+	p.problems = append(p.problems, errs...)
+
+	sse := opts.componentConfig.SSE
+	var mu sync.Mutex
+	warn := log.LoggerFunc(func(kv ...any) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i] == "msg" {
+				p.warnings = append(p.warnings, fmt.Sprint(kv[i+1]))
+			}
+		}
+		return nil
+	})
+
+	source := "sse block (flags)"
+	if opts.configFile != "" {
+		source = "sse block (" + opts.configFile + " and flags)"
+	}
+	p.defaults = &entry{
+		keyFile:    sse.CustomerKeyFile,
+		prevFiles:  sse.CustomerPreviousKeyFiles,
+		sources:    []string{source},
+		fromConfig: true,
+	}
+	p.defaults.enc, p.defaults.problems = validateAll(fieldsOfConfig(sse),
+		func(f sseFields) (*s3sse.Encryption, error) {
+			c := sse // keeps the flag prefix, so errors name the flags
+			f.applyToConfig(&c)
+			r, err := s3sse.NewResolver(c, nil, nil)
+			if err != nil {
+				return nil, err
+			}
+			return r.Default(), nil
+		})
+	p.problems = append(p.problems, p.defaults.problems...)
+
+	// Warnings come from the library, which logs them when it builds a
+	// resolver over a valid block.
+	defaults := s3sse.Config{}
+	if p.defaults.enc != nil {
+		defaults = sse
+	}
+	resolver, err := s3sse.NewResolver(defaults, overrides, warn)
+	if err != nil {
+		// The block was valid a moment ago; only a key file that changed in
+		// between gets here.
+		p.problems = append(p.problems, err)
+		return p
+	}
+	p.resolver = resolver
+
+	for _, tenant := range overrides.tenants() {
+		p.tenants = append(p.tenants, p.resolveTenant(tenant))
+	}
+	for tenant, o := range overrides {
+		if o.override.Type == "" {
+			p.warnings = append(p.warnings, fmt.Sprintf("tenant %q: %s sets %s but not "+
+				"s3_sse_type, so the override does not apply and the tenant uses the sse block",
+				tenant, strings.Join(o.files(), ", "), strings.Join(o.keys(), ", ")))
+		}
+	}
+	sort.Strings(p.warnings)
+	return p
+}
+
+func (p *policy) resolveTenant(tenant string) *entry {
+	o := p.overrides[tenant]
+	e := &entry{
+		tenant:    tenant,
+		keyFile:   o.override.CustomerKeyFile,
+		prevFiles: o.override.CustomerPreviousKeyFiles,
+		sources:   o.files(),
+	}
+	if err := s3sse.ValidateTenantID(tenant); err != nil {
+		e.problems = append(e.problems, &s3sse.ConfigError{File: p.overrides.file(tenant, ""),
+			Tenant: tenant, Key: "overrides", Value: tenant, Reason: err.Error(),
+			Err: s3sse.ErrInvalidConfig})
+	}
+
+	enc, problems := validateAll(fieldsOfOverride(o.override),
+		func(f sseFields) (*s3sse.Encryption, error) {
+			one := tenantOverrides{tenant: {override: f.override(), fileOf: o.fileOf}}
+			r, err := s3sse.NewResolver(s3sse.Config{}, one, nil)
+			if err != nil {
+				return nil, err
+			}
+			return r.Encryption(tenant)
+		})
+	for _, err := range problems {
+		// The resolver knows the tenant but not the file the value is in.
+		var ce *s3sse.ConfigError
+		if errors.As(err, &ce) && ce.File == "" {
+			ce.File = p.overrides.file(tenant, ce.Key)
+		}
+	}
+	e.problems = append(e.problems, problems...)
+	if len(e.problems) == 0 {
+		e.enc = enc
+	}
+	p.problems = append(p.problems, e.problems...)
+	return e
+}
+
+// sseFields are the values of an sse block or of an override, so that
+// one validation loop serves both.
+type sseFields struct {
+	typ       s3sse.SSEType
+	keyID     string
+	context   s3sse.EncryptionContext
+	keyFile   string
+	prevFiles []string
+}
+
+func fieldsOfConfig(c s3sse.Config) sseFields {
+	return sseFields{c.Type, c.KMSKeyID, c.KMSEncryptionContext, c.CustomerKeyFile,
+		c.CustomerPreviousKeyFiles}
+}
+
+func fieldsOfOverride(o s3sse.TenantOverride) sseFields {
+	return sseFields{o.Type, o.KMSKeyID, o.KMSEncryptionContext, o.CustomerKeyFile,
+		o.CustomerPreviousKeyFiles}
+}
+
+func (f sseFields) applyToConfig(c *s3sse.Config) {
+	c.Type, c.KMSKeyID, c.KMSEncryptionContext = f.typ, f.keyID, f.context
+	c.CustomerKeyFile, c.CustomerPreviousKeyFiles = f.keyFile, f.prevFiles
+}
+
+func (f sseFields) override() s3sse.TenantOverride {
+	return s3sse.TenantOverride{Type: f.typ, KMSKeyID: f.keyID, KMSEncryptionContext: f.context,
+		CustomerKeyFile: f.keyFile, CustomerPreviousKeyFiles: f.prevFiles}
+}
+
+// validateAll runs the library's validation over f until it passes,
+// setting aside each value it refuses, so that every invalid value is
+// reported and not only the first. The encryption is returned only when
+// nothing was refused.
+func validateAll(f sseFields, build func(sseFields) (*s3sse.Encryption, error)) (*s3sse.Encryption, []error) {
+	var problems []error
+	// Each round sets one value aside, and there are five.
+	for range 8 {
+		enc, err := build(f)
+		if err == nil {
+			if len(problems) > 0 {
+				return nil, problems
+			}
+			return enc, nil
+		}
+		var ce *s3sse.ConfigError
+		if !errors.As(err, &ce) {
+			return nil, append(problems, err)
+		}
+		problems = append(problems, ce) // without the resolver's wrapping
+		switch key := ce.Key; {
+		case strings.HasSuffix(key, "_previous_key_files"):
+			i := slices.Index(f.prevFiles, ce.Value)
+			if i < 0 {
+				return nil, problems
+			}
+			f.prevFiles = slices.Delete(slices.Clone(f.prevFiles), i, i+1)
+		case strings.HasSuffix(key, "_key_file"):
+			if f.keyFile == "" && f.typ != s3sse.TypeSSEC {
+				return nil, problems
+			}
+			f.keyFile = ""
+			if f.typ == s3sse.TypeSSEC {
+				f.typ = s3sse.TypeSSES3
+			}
+		case strings.HasSuffix(key, "_encryption_context"):
+			if f.context == "" {
+				return nil, problems
+			}
+			f.context = ""
+		case strings.HasSuffix(key, "type"):
+			// Check the other values as the type they most likely go with.
+			switch {
+			case f.keyFile != "":
+				f.typ = s3sse.TypeSSEC
+			case f.keyID != "" || f.context != "":
+				f.typ = s3sse.TypeSSEKMS
+			default:
+				f.typ = s3sse.TypeSSES3
+			}
+		default:
+			return nil, problems
+		}
+	}
+	return nil, problems
+}
+
+func (o *tenantOverride) files() []string {
+	var files []string
+	for _, f := range o.fileOf {
+		if !slices.Contains(files, f) {
+			files = append(files, f)
+		}
+	}
+	sort.Strings(files)
+	return files
+}
+
+func (o *tenantOverride) keys() []string {
+	var keys []string
+	for k := range o.fileOf {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
