@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,7 +61,7 @@ func Main(m *testing.M) {
 			}
 		}
 	}
-	if err := writeRanMarker(pkg); err != nil {
+	if err := writeRanMarker(os.Getenv(EnvRanMarkerIn), pkg, usedSources()); err != nil {
 		fmt.Fprintf(os.Stderr, "s3test: %v\n", err)
 		if code == 0 {
 			code = 1
@@ -69,20 +70,25 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// writeRanMarker leaves the marker file for a package whose tests used a
-// real server.
-func writeRanMarker(pkg string) error {
-	dir := os.Getenv(EnvRanMarkerIn)
+// usedSources returns where the servers tests got came from, sorted.
+func usedSources() []string {
 	used.mu.Lock()
+	defer used.mu.Unlock()
 	sources := make([]string, 0, len(used.sources))
 	for s := range used.sources {
 		sources = append(sources, s)
 	}
-	used.mu.Unlock()
+	slices.Sort(sources)
+	return sources
+}
+
+// writeRanMarker leaves the marker file for a package whose tests used a
+// real server: in dir, named after the package, listing the sources.
+// Nothing is written when dir is empty or no server was used.
+func writeRanMarker(dir, pkg string, sources []string) error {
 	if dir == "" || len(sources) == 0 {
 		return nil
 	}
-
 	name := strings.ReplaceAll(pkg, "/", "_")
 	body := strings.Join(sources, "\n") + "\n"
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -92,16 +98,22 @@ func writeRanMarker(pkg string) error {
 }
 
 // callerPackage returns the import path of the package whose TestMain
-// called Main, without the _test suffix of an external test package.
+// called Main.
 func callerPackage() string {
 	pc, _, _, ok := runtime.Caller(2)
 	if !ok {
 		return "unknown"
 	}
-	fn := runtime.FuncForPC(pc).Name() // e.g. github.com/o/r/pkg_test.TestMain
-	slash := strings.LastIndex(fn, "/")
-	if dot := strings.Index(fn[slash+1:], "."); dot >= 0 {
-		fn = fn[:slash+1+dot]
+	return packageOfFunc(runtime.FuncForPC(pc).Name())
+}
+
+// packageOfFunc returns the package import path of a function's full name
+// (such as github.com/o/r/pkg_test.TestMain), without the _test suffix of
+// an external test package.
+func packageOfFunc(name string) string {
+	slash := strings.LastIndex(name, "/")
+	if dot := strings.Index(name[slash+1:], "."); dot >= 0 {
+		name = name[:slash+1+dot]
 	}
-	return strings.TrimSuffix(fn, "_test")
+	return strings.TrimSuffix(name, "_test")
 }
