@@ -848,7 +848,7 @@ func IsAccessDenied(err error) bool {
 	code, _ := errorCode(err)
 	switch code {
 	case "AccessDenied", "KMS.DisabledException", "KMS.KMSInvalidStateException",
-		"KMS.AccessDeniedException", "kms:KeyDisabled":
+		"KMS.AccessDeniedException", "kms:NotAuthorized", "kms:KeyDisabled":
 		return true
 	}
 	return false
