@@ -58,10 +58,18 @@ const validTypes = `SSE-S3, SSE-KMS, DSSE-KMS, SSE-C, or empty for no SSE header
 // existing Cortex `sse:` block unchanged and registers the same flags.
 //
 // The zero value is valid and means no SSE: the bucket's default encryption
-// applies. Flags set the defaults (see RegisterFlagsWithPrefix); YAML decoded
-// into a Config after the flags were parsed overrides the keys it names and
-// keeps the flag values of the rest. A Config is a plain value: copy it
-// freely, but do not change it while another goroutine reads it.
+// applies.
+//
+// Flags and YAML: RegisterFlagsWithPrefix sets every field to its default,
+// so it comes first. After that, what is applied last wins, key by key:
+// YAML decoded after the command line was parsed replaces the keys it
+// names and keeps the flag values of the rest; a command line parsed again
+// after the YAML, as Cortex does, lets the flags given explicitly beat the
+// file. A key written in YAML as an empty string sets the value to empty.
+// Decode with yaml.Decoder.KnownFields so that a misspelt key is an error.
+//
+// A Config is a plain value: copy it freely, but do not change it while
+// another goroutine reads it.
 type Config struct {
 	// Type is the SSE type; see the Type constants. Default: empty.
 	Type SSEType `yaml:"type"`
@@ -96,9 +104,13 @@ type Config struct {
 // -blocks-storage.s3.sse.kms-encryption-context,
 // -blocks-storage.s3.sse.customer-key-file and
 // -blocks-storage.s3.sse.customer-previous-key-files. The flags' defaults are
-// the zero Config.
+// the zero Config, and registering sets c to them. The prefix is kept, so
+// that later errors name the flags the operator would change. Registering
+// two blocks under one prefix on one flag set panics, as flag does for any
+// name defined twice.
 func (c *Config) RegisterFlagsWithPrefix(prefix string, f *flag.FlagSet) {
 	c.flagPrefix = prefix
+	c.CustomerPreviousKeyFiles = nil // f.Var, unlike StringVar, sets no default
 	names := defaultFieldNames(prefix)
 
 	f.StringVar((*string)(&c.Type), names.typ.flag, "",
@@ -120,12 +132,15 @@ func (c *Config) RegisterFlagsWithPrefix(prefix string, f *flag.FlagSet) {
 			"objects written before a key rotation and never used for writes.")
 }
 
-// Validate checks the block without reading any key file. Each error is a
+// Validate checks the block without reading any key file; Encryption reads
+// them. It refuses an unknown type, an encryption context that is not a JSON
+// object of string values S3 accepts (whatever the type, so that a typo does
+// not wait for a type change), and SSE-C without a key file. Each error is a
 // *ConfigError that names the YAML key and the flag, the value and what would
-// be valid, and matches ErrInvalidConfig and a more precise sentinel with
+// be valid, and matches ErrInvalidConfig and one precise sentinel with
 // errors.Is. Values that the type does not use (a KMS key id with SSE-S3, for
 // instance) are accepted, as Cortex accepts them; a Resolver logs a warning
-// for them.
+// for them. SSE-KMS without a key id is valid: S3 then uses its managed key.
 func (c *Config) Validate() error {
 	_, err := c.settings().parse()
 	return err
@@ -207,13 +222,14 @@ func followAlias(n *yaml.Node) *yaml.Node {
 // Parse returns the context as a map, or nil when it is empty or {}. It
 // refuses anything S3 would: text that is not one JSON object, values that
 // are not strings, null, keys beginning with "aws:" and repeated keys. The
-// error says where the text breaks.
+// error says where the text breaks, as a byte offset from its start.
 func (c EncryptionContext) Parse() (map[string]string, error) {
-	text := strings.TrimSpace(string(c))
-	if text == "" {
+	if c.blank() {
 		return nil, nil
 	}
 
+	// The text is decoded untrimmed so that offsets count from its start.
+	text := string(c)
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
 	at := func() string { return "at offset " + strconv.FormatInt(dec.InputOffset(), 10) }
@@ -254,8 +270,11 @@ func (c EncryptionContext) Parse() (map[string]string, error) {
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return nil, fmt.Errorf("not valid JSON %s: %v", at(), jsonReason(err))
 	}
+	end := int(dec.InputOffset())
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("unexpected text after the JSON object at offset %d", dec.InputOffset())
+		rest := text[end:]
+		stray := end + len(rest) - len(strings.TrimLeft(rest, jsonSpace))
+		return nil, fmt.Errorf("unexpected text after the JSON object at offset %d", stray)
 	}
 
 	if len(m) == 0 {
@@ -263,6 +282,14 @@ func (c EncryptionContext) Parse() (map[string]string, error) {
 	}
 	return m, nil
 }
+
+// jsonSpace is the white space JSON allows around a value. Other spaces,
+// such as U+00A0, are stray characters like any other.
+const jsonSpace = " \t\r\n"
+
+// blank reports whether the context is empty or JSON white space only,
+// which means no context.
+func (c EncryptionContext) blank() bool { return strings.Trim(string(c), jsonSpace) == "" }
 
 func jsonReason(err error) string {
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {

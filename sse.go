@@ -174,7 +174,7 @@ func (s settings) parse() (map[string]string, error) {
 
 	if s.typ == TypeSSEC && s.keyFile == "" {
 		return nil, s.errorf(s.names.keyFile, "", ErrInvalidCustomerKey,
-			"SSE-C needs the file holding the customer key")
+			"SSE-C needs the file holding the customer key: 32 raw bytes or their base64")
 	}
 	return ctx, nil
 }
@@ -193,7 +193,7 @@ func (s settings) warnings() []string {
 		w = append(w, fmt.Sprintf("%s is set but type %q does not use it; it is ignored",
 			name(s.names.keyID), s.typ))
 	}
-	if strings.TrimSpace(string(s.context)) != "" && !s.typ.usesKMS() {
+	if !s.context.blank() && !s.typ.usesKMS() {
 		w = append(w, fmt.Sprintf("%s is set but type %q does not use it; it is ignored",
 			name(s.names.context), s.typ))
 	}
