@@ -122,7 +122,11 @@ type options struct {
 	component       string
 	runtimeFiles    string
 	storage         map[string]*s3Config // by component name
-	componentConfig *s3Config            // the chosen component's, set by load
+	componentConfig *s3Config            // the chosen component's, set by parseFlags
+
+	// fileProblems are invalid values of the config file that do not keep
+	// it from loading, such as a misspelt key in the sse block.
+	fileProblems []error
 }
 
 func (o *options) registerFlags(f *flag.FlagSet) {
@@ -177,7 +181,7 @@ func (o *options) parseFlags(f *flag.FlagSet, args []string) error {
 	if o.configFile == "" {
 		return nil
 	}
-	if err := loadConfigFile(o.configFile, o.expandEnv, comp, o.componentConfig); err != nil {
+	if err := o.loadConfigFile(o.configFile, o.expandEnv, comp, o.componentConfig); err != nil {
 		return usageError{err}
 	}
 	return parseArgs(f, args)
@@ -206,7 +210,7 @@ func (e usageError) Unwrap() error { return e.err }
 // loadConfigFile decodes the component's s3 block from file into cfg,
 // keeping the values of keys the file does not name. Which of the layouts
 // the file has is decided by its top-level keys.
-func loadConfigFile(file string, expandEnv bool, comp component, cfg *s3Config) error {
+func (o *options) loadConfigFile(file string, expandEnv bool, comp component, cfg *s3Config) error {
 	text, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("read config file: %w", err)
@@ -231,7 +235,7 @@ func loadConfigFile(file string, expandEnv bool, comp component, cfg *s3Config) 
 	where := comp.section + ".s3"
 	var s3Node *yaml.Node
 	switch {
-	case mappingValue(root, comp.section) != nil:
+	case isCortexConfig(root):
 		s3Node = mappingValue(mappingValue(root, comp.section), "s3")
 		if s3Node == nil {
 			return nil // the component is configured by flags alone
@@ -241,7 +245,7 @@ func loadConfigFile(file string, expandEnv bool, comp component, cfg *s3Config) 
 	case mappingValue(root, "sse") != nil:
 		s3Node, where = root, "the s3 block"
 	case mappingValue(root, "type") != nil:
-		return decodeSSEBlock(file, root, "the sse block", &cfg.SSE)
+		return o.decodeSSEBlock(file, root, "the sse block", &cfg.SSE)
 	default:
 		var sections []string
 		for _, c := range components {
@@ -272,31 +276,37 @@ func loadConfigFile(file string, expandEnv bool, comp component, cfg *s3Config) 
 		return fmt.Errorf("config file %s: %s: %w", file, where, err)
 	}
 	if sse != nil {
-		return decodeSSEBlock(file, sse, where+".sse", &cfg.SSE)
+		return o.decodeSSEBlock(file, sse, where+".sse", &cfg.SSE)
 	}
 	return nil
 }
 
 // decodeSSEBlock decodes an sse block strictly: a misspelt key would
 // otherwise be dropped silently, and the objects written without the key
-// id or context the operator meant.
-func decodeSSEBlock(file string, node *yaml.Node, where string, out *s3sse.Config) error {
+// id or context the operator meant. Unknown keys are recorded as problems
+// of the configuration, which check lists with the others; the known keys
+// are still decoded.
+func (o *options) decodeSSEBlock(file string, node *yaml.Node, where string, out *s3sse.Config) error {
 	if node.Kind != yaml.MappingNode {
 		return fmt.Errorf("config file %s: line %d: %s must be a mapping", file, node.Line, where)
 	}
 	known := yamlKeys(reflect.TypeFor[s3sse.Config]())
-	var errs []error
+	valid := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 	for i := 0; i+1 < len(node.Content); i += 2 {
-		key := node.Content[i]
-		if !slices.Contains(known, key.Value) {
-			errs = append(errs, fmt.Errorf("config file %s: line %d: %s: unknown key %q; valid: %s",
-				file, key.Line, where, key.Value, strings.Join(known, ", ")))
+		key, value := node.Content[i], node.Content[i+1]
+		if slices.Contains(known, key.Value) {
+			valid.Content = append(valid.Content, key, value)
+			continue
 		}
+		o.fileProblems = append(o.fileProblems, &s3sse.ConfigError{
+			File:   file,
+			Key:    "sse." + key.Value,
+			Value:  nodeText(value),
+			Reason: fmt.Sprintf("line %d: unknown key in %s; valid: %s", key.Line, where, strings.Join(known, ", ")),
+			Err:    s3sse.ErrInvalidConfig,
+		})
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	if err := node.Decode(out); err != nil {
+	if err := valid.Decode(out); err != nil {
 		return fmt.Errorf("config file %s: %s: %w", file, where, err)
 	}
 	return nil
@@ -312,6 +322,14 @@ func yamlKeys(t reflect.Type) []string {
 		}
 	}
 	return keys
+}
+
+// isCortexConfig reports whether the top level of a file has a section
+// of any storage component, as a Cortex config file has.
+func isCortexConfig(root *yaml.Node) bool {
+	return slices.ContainsFunc(components, func(c component) bool {
+		return mappingValue(root, c.section) != nil
+	})
 }
 
 // mappingValue returns the value of key in a mapping node, nil if absent.

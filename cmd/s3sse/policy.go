@@ -43,9 +43,8 @@ type entry struct {
 // own, so that one invalid tenant hides none of the others.
 func loadPolicy(opts *options) *policy {
 	p := &policy{}
-	overrides, errs := loadRuntimeConfig(opts.runtimeConfigFiles())
+	overrides, fileErrs := loadRuntimeConfig(opts.runtimeConfigFiles())
 	p.overrides = overrides
-	p.problems = append(p.problems, errs...)
 
 	sse := opts.componentConfig.SSE
 	var mu sync.Mutex
@@ -80,7 +79,11 @@ func loadPolicy(opts *options) *policy {
 			}
 			return r.Default(), nil
 		})
-	p.problems = append(p.problems, p.defaults.problems...)
+
+	if len(opts.fileProblems) > 0 {
+		p.defaults.problems = append(opts.fileProblems, p.defaults.problems...)
+		p.defaults.enc = nil
+	}
 
 	// Warnings come from the library, which logs them when it builds a
 	// resolver over a valid block.
@@ -97,11 +100,43 @@ func loadPolicy(opts *options) *policy {
 	}
 	p.resolver = resolver
 
-	for _, tenant := range overrides.tenants() {
-		p.tenants = append(p.tenants, p.resolveTenant(tenant))
+	// A problem the files have for a tenant (an unknown key, a value of the
+	// wrong kind) makes the tenant invalid, as it makes a reload fail.
+	var general []error
+	byTenant := map[string][]error{}
+	for _, err := range fileErrs {
+		var ce *s3sse.ConfigError
+		if errors.As(err, &ce) && ce.Tenant != "" {
+			byTenant[ce.Tenant] = append(byTenant[ce.Tenant], err)
+		} else {
+			general = append(general, err)
+		}
 	}
+
+	p.problems = append(general, p.defaults.problems...)
+	for _, tenant := range overrides.tenants() {
+		e := p.resolveTenant(tenant)
+		if fp := byTenant[tenant]; len(fp) > 0 {
+			e.problems = append(fp, e.problems...)
+			e.enc = nil
+		}
+		delete(byTenant, tenant)
+		p.tenants = append(p.tenants, e)
+		p.problems = append(p.problems, e.problems...)
+	}
+	// Tenants whose override has no type, and so does not apply, can still
+	// break a reload.
+	rest := make([]string, 0, len(byTenant))
+	for tenant := range byTenant {
+		rest = append(rest, tenant)
+	}
+	sort.Strings(rest)
+	for _, tenant := range rest {
+		p.problems = append(p.problems, byTenant[tenant]...)
+	}
+
 	for tenant, o := range overrides {
-		if o.override.Type == "" {
+		if o.override.Type == "" && len(o.fileOf) > 0 {
 			p.warnings = append(p.warnings, fmt.Sprintf("tenant %q: %s sets %s but not "+
 				"s3_sse_type, so the override does not apply and the tenant uses the sse block",
 				tenant, strings.Join(o.files(), ", "), strings.Join(o.keys(), ", ")))
@@ -120,9 +155,10 @@ func (p *policy) resolveTenant(tenant string) *entry {
 		sources:   o.files(),
 	}
 	if err := s3sse.ValidateTenantID(tenant); err != nil {
-		e.problems = append(e.problems, &s3sse.ConfigError{File: p.overrides.file(tenant, ""),
-			Tenant: tenant, Key: "overrides", Value: tenant, Reason: err.Error(),
-			Err: s3sse.ErrInvalidConfig})
+		// As the library does: such an override is harmless, since no
+		// object of the tenant can exist, but it is certainly a mistake.
+		p.warnings = append(p.warnings, fmt.Sprintf("tenant %q: the override can never apply: %v",
+			tenant, err))
 	}
 
 	enc, problems := validateAll(fieldsOfOverride(o.override),
@@ -141,11 +177,8 @@ func (p *policy) resolveTenant(tenant string) *entry {
 			ce.File = p.overrides.file(tenant, ce.Key)
 		}
 	}
-	e.problems = append(e.problems, problems...)
-	if len(e.problems) == 0 {
-		e.enc = enc
-	}
-	p.problems = append(p.problems, e.problems...)
+	e.problems = problems
+	e.enc = enc
 	return e
 }
 
@@ -236,16 +269,8 @@ func validateAll(f sseFields, build func(sseFields) (*s3sse.Encryption, error)) 
 	return nil, problems
 }
 
-func (o *tenantOverride) files() []string {
-	var files []string
-	for _, f := range o.fileOf {
-		if !slices.Contains(files, f) {
-			files = append(files, f)
-		}
-	}
-	sort.Strings(files)
-	return files
-}
+// files are the files that set the override's keys, in merge order.
+func (o *tenantOverride) files() []string { return slices.Clone(o.order) }
 
 func (o *tenantOverride) keys() []string {
 	var keys []string

@@ -258,6 +258,10 @@ func (p *printer) summary(w *walk) {
 		fmt.Fprintln(out)
 	}
 
+	if w.listErr != nil {
+		fmt.Fprintln(out, "Nothing was audited: the bucket could not be listed.")
+		return
+	}
 	fmt.Fprintf(out, "%d tenant%s, %d objects (%s): %d comply, %d do not",
 		len(w.tenants), plural(len(w.tenants)), total.objects, humanBytes(total.bytes),
 		total.compliant, total.nonCompliant)

@@ -27,6 +27,7 @@ type tenantOverrides map[string]*tenantOverride
 type tenantOverride struct {
 	override s3sse.TenantOverride
 	fileOf   map[string]string
+	order    []string // the files that set a key, in merge order
 }
 
 var (
@@ -181,6 +182,9 @@ func (m tenantOverrides) loadTenant(file, tenant string, limits *yaml.Node) []er
 			continue
 		}
 		o.fileOf[key.Value] = file
+		if !slices.Contains(o.order, file) {
+			o.order = append(o.order, file)
+		}
 	}
 	return errs
 }
