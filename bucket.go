@@ -43,6 +43,9 @@ var (
 	// ErrResolveSSE: the tenant's encryption could not be resolved, so
 	// nothing was sent.
 	ErrResolveSSE = errors.New("s3sse: cannot resolve the tenant's SSE")
+	// ErrNoCustomerKeyFits: a read tried every SSE-C key the tenant has,
+	// current and previous, and the server took none of them.
+	ErrNoCustomerKeyFits = errors.New("s3sse: none of the tenant's SSE-C keys opens the object")
 	// ErrCustomerKeyNeedsTLS: an SSE-C key would travel over plain HTTP.
 	// Nothing was sent.
 	ErrCustomerKeyNeedsTLS = errors.New("s3sse: SSE-C keys are only sent over HTTPS")
@@ -600,7 +603,15 @@ func (t *TenantBucket) withReadKeys(enc *Encryption, do func(*customerKey) error
 			return err
 		}
 	}
-	return first
+	if len(enc.readKeys) == 0 {
+		return first
+	}
+
+	tried := make([]string, len(enc.readKeys))
+	for i, k := range enc.readKeys {
+		tried[i] = k.String()
+	}
+	return fmt.Errorf("%w: tried %s and no key: %w", ErrNoCustomerKeyFits, strings.Join(tried, ", "), first)
 }
 
 // stat returns the object's info and the SSE-C key it is under, if any.
@@ -857,7 +868,7 @@ func IsAccessDenied(err error) bool {
 // IsCustomerKeyMismatch reports whether err says an SSE-C object was read
 // without its key, with the wrong key, or a plain object with a key.
 func IsCustomerKeyMismatch(err error) bool {
-	return isKeyMismatch(err)
+	return errors.Is(err, ErrNoCustomerKeyFits) || isKeyMismatch(err)
 }
 
 func isKeyMismatch(err error) bool {
