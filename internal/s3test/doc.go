@@ -48,7 +48,8 @@
 //	                      endpoint; default 0.
 //	S3SSE_S3_KMS_KEYS     comma-separated KMS key ids the endpoint's KMS
 //	                      holds, its default key first; default none.
-//	S3SSE_MINIO_BIN       MinIO binary to run; default .tools/bin/minio.
+//	S3SSE_MINIO_BIN       MinIO binary to run (a path, or a name looked up
+//	                      in PATH); default .tools/bin/minio.
 //	S3SSE_MINIO_IMAGE     image for the container; default a pinned
 //	                      minio/minio release.
 //	S3SSE_REQUIRE_S3      1 to fail, not skip, when there is no server.

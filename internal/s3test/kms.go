@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"runtime"
@@ -43,6 +44,10 @@ const (
 	OpDelete   KMSOp = "delete"   // delete a key
 )
 
+// Requests for any other KES API are answered 501 Not Implemented and
+// recorded with Op set to their method and path, such as "GET /v1/metrics",
+// so a test can see that MinIO asked for something the stand-in lacks.
+
 // KMSCall is one key operation the stand-in served (or refused).
 type KMSCall struct {
 	// Op is the operation.
@@ -50,8 +55,9 @@ type KMSCall struct {
 	// Key is the KMS key name, as MinIO sent it.
 	Key string
 	// Context is the encryption context bound to the data key, decoded from
-	// the JSON MinIO sent; nil when none was sent. For an object MinIO adds
-	// {"<bucket>": "<bucket>/<object>"} to any context the client gave.
+	// the JSON MinIO sent: nil when none was sent, empty when MinIO sent {}.
+	// For an object MinIO adds {"<bucket>": "<bucket>/<object>"} to any
+	// context the client gave.
 	Context map[string]string
 	// Status is the HTTP status the stand-in answered: 200, or the status
 	// of the KES error (404 key not found, 403 key disabled, 400 and so on).
@@ -162,7 +168,9 @@ func startKMS(keys []string) (*KMS, error) {
 	k.server = &http.Server{
 		Handler:           k.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
+		// MinIO closing idle connections shows up as handshake and read
+		// errors that say nothing about the test; keep them out of its output.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	go func() { _ = k.server.Serve(ln) }()
 	return k, nil
@@ -348,7 +356,9 @@ func (k *KMS) routes() http.Handler {
 	// TODO: /v1/metrics (Prometheus text) is left out; MinIO asks for it only
 	// when its own KMS metrics are scraped, and treats 501 as "not supported".
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeKESError(w, kesError{http.StatusNotImplemented, "not implemented: " + r.URL.Path})
+		err := kesError{http.StatusNotImplemented, "not implemented: " + r.URL.Path}
+		k.record(KMSOp(r.Method+" "+r.URL.Path), "", nil, err)
+		writeKESError(w, err)
 	})
 	return mux
 }

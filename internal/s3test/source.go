@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -106,11 +107,18 @@ func planSource(ctx context.Context, look lookout, dedicated bool) (sourcePlan, 
 	}
 
 	if bin := look.getenv(EnvMinIOBin); bin != "" {
-		if err := look.executable(bin); err != nil {
+		path := bin
+		if !strings.ContainsRune(bin, filepath.Separator) {
+			// A bare name is looked up in PATH, as a shell would.
+			if found, err := exec.LookPath(bin); err == nil {
+				path = found
+			}
+		}
+		if err := look.executable(path); err != nil {
 			return plan, fmt.Errorf("%s=%s: %w; unset it to use %s or run `make minio`",
 				EnvMinIOBin, bin, err, toolsMinIO)
 		}
-		plan.kind, plan.binary = sourceBinary, bin
+		plan.kind, plan.binary = sourceBinary, path
 		return plan, nil
 	}
 	if root, err := moduleRoot(look.workDir); err != nil {
