@@ -73,7 +73,9 @@ var (
 	errKESNotAllowed  = kesError{http.StatusForbidden, "not authorized: insufficient permissions"}
 	errKESKeyNotFound = kesError{http.StatusNotFound, "key does not exist"}
 	errKESKeyExists   = kesError{http.StatusBadRequest, "key already exists"}
-	errKESDecrypt     = kesError{http.StatusBadRequest, "decryption failed: ciphertext is not authentic"}
+	errKESDecrypt     = kesError{
+		http.StatusBadRequest, "decryption failed: ciphertext is not authentic",
+	}
 )
 
 type kesError struct {

@@ -61,7 +61,7 @@ func Main(m *testing.M) {
 			}
 		}
 	}
-	if err := writeRanMarker(os.Getenv(EnvRanMarkerIn), pkg, usedSources()); err != nil {
+	if err := writeRanMarker(os.Getenv(EnvRanMarkerDir), pkg, usedSources()); err != nil {
 		fmt.Fprintf(os.Stderr, "s3test: %v\n", err)
 		if code == 0 {
 			code = 1
@@ -92,7 +92,7 @@ func writeRanMarker(dir, pkg string, sources []string) error {
 	name := strings.ReplaceAll(pkg, "/", "_")
 	body := strings.Join(sources, "\n") + "\n"
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-		return fmt.Errorf("write %s marker: %w", EnvRanMarkerIn, err)
+		return fmt.Errorf("write %s marker: %w", EnvRanMarkerDir, err)
 	}
 	return nil
 }

@@ -16,19 +16,37 @@ import (
 	"github.com/minio/minio-go/v7"
 )
 
-// Environment variables the harness reads. The package doc describes them.
+// Environment variables the harness reads. The package doc has examples.
 const (
-	EnvEndpoint    = "S3SSE_S3_ENDPOINT"
-	EnvAccessKey   = "S3SSE_S3_ACCESS_KEY"
-	EnvSecretKey   = "S3SSE_S3_SECRET_KEY"
-	EnvRegion      = "S3SSE_S3_REGION"
-	EnvCAFile      = "S3SSE_S3_CA_FILE"
-	EnvInsecure    = "S3SSE_S3_INSECURE"
-	EnvKMSKeys     = "S3SSE_S3_KMS_KEYS"
-	EnvMinIOBin    = "S3SSE_MINIO_BIN"
-	EnvMinIOImage  = "S3SSE_MINIO_IMAGE"
-	EnvRequireS3   = "S3SSE_REQUIRE_S3"
-	EnvRanMarkerIn = "S3SSE_RAN_MARKER_DIR"
+	// EnvEndpoint names a running server for the shared server:
+	// http://host:port or https://host:port.
+	EnvEndpoint = "S3SSE_S3_ENDPOINT"
+	// EnvAccessKey is the endpoint's access key; required with EnvEndpoint.
+	EnvAccessKey = "S3SSE_S3_ACCESS_KEY"
+	// EnvSecretKey is the endpoint's secret key; required with EnvEndpoint.
+	EnvSecretKey = "S3SSE_S3_SECRET_KEY"
+	// EnvRegion is the region for new buckets on the endpoint; default
+	// us-east-1.
+	EnvRegion = "S3SSE_S3_REGION"
+	// EnvCAFile is a PEM file of CAs to trust, besides the system's, for an
+	// https endpoint.
+	EnvCAFile = "S3SSE_S3_CA_FILE"
+	// EnvInsecure, when 1, skips certificate verification for an https
+	// endpoint.
+	EnvInsecure = "S3SSE_S3_INSECURE"
+	// EnvKMSKeys lists, comma-separated, the KMS key ids the endpoint's KMS
+	// holds, its default key first.
+	EnvKMSKeys = "S3SSE_S3_KMS_KEYS"
+	// EnvMinIOBin is the MinIO binary to run; default .tools/bin/minio
+	// under the module root.
+	EnvMinIOBin = "S3SSE_MINIO_BIN"
+	// EnvMinIOImage is the MinIO image for containers.
+	EnvMinIOImage = "S3SSE_MINIO_IMAGE"
+	// EnvRequireS3, when 1, makes a missing server a failure, not a skip.
+	EnvRequireS3 = "S3SSE_REQUIRE_S3"
+	// EnvRanMarkerDir is where Main leaves a file per test package that
+	// ran against a real server.
+	EnvRanMarkerDir = "S3SSE_RAN_MARKER_DIR"
 )
 
 // toolsMinIO is where `make minio` installs the pinned MinIO, relative to

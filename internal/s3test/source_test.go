@@ -278,7 +278,10 @@ func TestPackageOfFunc(t *testing.T) {
 		fn   string // runtime function name
 		want string // package import path
 	}{
-		{fn: "github.com/s3sse/s3sse/internal/s3test.TestMain", want: "github.com/s3sse/s3sse/internal/s3test"},
+		{
+			fn:   "github.com/s3sse/s3sse/internal/s3test.TestMain",
+			want: "github.com/s3sse/s3sse/internal/s3test",
+		},
 		{fn: "github.com/s3sse/s3sse_test.TestMain", want: "github.com/s3sse/s3sse"},
 		{fn: "github.com/o/r.v2/pkg.TestMain.func1", want: "github.com/o/r.v2/pkg"},
 		{fn: "main.TestMain", want: "main"},
