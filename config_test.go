@@ -983,8 +983,9 @@ func FuzzEncryptionContext(f *testing.F) {
 
 		// SSE-KMS and DSSE-KMS send the same context header, the canonical
 		// text, and never "null".
-		kms := configHeaders(t, Config{Type: TypeSSEKMS, KMSEncryptionContext: EncryptionContext(text)})
-		dsse := configHeaders(t, Config{Type: TypeDSSEKMS, KMSEncryptionContext: EncryptionContext(text)})
+		ctx := EncryptionContext(text)
+		kms := configHeaders(t, Config{Type: TypeSSEKMS, KMSEncryptionContext: ctx})
+		dsse := configHeaders(t, Config{Type: TypeDSSEKMS, KMSEncryptionContext: ctx})
 		const contextHeader = "X-Amz-Server-Side-Encryption-Context"
 		require.Equal(t, kms[contextHeader], dsse[contextHeader], "input %q", text)
 		if m == nil {

@@ -94,10 +94,12 @@ func ExampleConfig_Validate() {
 
 	err := cfg.Validate()
 	fmt.Println(err)
-	fmt.Println(errors.Is(err, s3sse.ErrInvalidConfig), errors.Is(err, s3sse.ErrInvalidEncryptionContext))
+	fmt.Println(errors.Is(err, s3sse.ErrInvalidConfig))
+	fmt.Println(errors.Is(err, s3sse.ErrInvalidEncryptionContext))
 	// Output:
 	// s3sse: sse.kms_encryption_context (flag -blocks-storage.s3.sse.kms-encryption-context) "{\"tenant\":\"team-a\",\"shard\":7}": key "shard": value must be a string, found a number; it must be a JSON object of string values, such as {"tenant":"a"}
-	// true true
+	// true
+	// true
 }
 
 // Encryption gives the value minio-go sends with every write. DSSE-KMS is

@@ -296,7 +296,10 @@ func decodeCustomerKey(raw []byte) ([customerKeyLen]byte, bool) {
 	}
 
 	text := bytes.TrimSpace(raw)
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+	encodings := []*base64.Encoding{
+		base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding,
+	}
+	for _, enc := range encodings {
 		if enc.DecodedLen(len(text)) < customerKeyLen {
 			continue
 		}
