@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -102,8 +103,8 @@ overrides:
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 5, "header, default and three tenants:\n%s", r.stdout)
 	require.Regexp(t, `^\(default\)\s+SSE-KMS\s+alias/blocks\s+\{"component":"blocks"\}`, lines[1])
-	require.Regexp(t, `^tenant-b\s+SSE-C\s+-\s+-\s+`+keyB+` \(md5 `+keyMD5(keyBytesB)+
-		`\); previous: `+oldB, lines[3])
+	require.Regexp(t, `^tenant-b\s+SSE-C\s+-\s+-\s+`+regexp.QuoteMeta(keyB+" (md5 "+
+		keyMD5(keyBytesB)+"); previous: "+oldB), lines[3])
 }
 
 func TestCheckFlagsBeatTheConfigFile(t *testing.T) {
