@@ -1,6 +1,7 @@
 package s3test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -156,6 +157,20 @@ func (s *Server) Credentials() (accessKey, secretKey string) {
 // plus S3SSE_S3_CA_FILE for an endpoint. Nil means the system roots. The
 // pool is shared: do not add to it.
 func (s *Server) RootCAs() *x509.CertPool { return s.rootCAs }
+
+// CACertPEM returns, PEM-encoded, the certificate of the authority that
+// issued the server's certificate, for clients in other processes; nil for
+// an endpoint from the environment.
+func (s *Server) CACertPEM() []byte {
+	if s.backend == nil {
+		return nil
+	}
+	ca, err := testAuthority()
+	if err != nil {
+		return nil // the server could not have started without it
+	}
+	return bytes.Clone(ca.certPEM)
+}
 
 // NewTransport returns a new transport that trusts the server's
 // certificate (see RootCAs), for clients built by hand. Each call returns
@@ -407,6 +422,16 @@ func (s *Server) Log() string {
 		return ""
 	}
 	return s.log.String()
+}
+
+// Close ends a server from Launch for good and removes its data; later
+// calls return the first call's result. A dedicated server is closed when
+// its test ends, the shared server by Main: Close refuses the shared one.
+func (s *Server) Close() error {
+	if s.shared {
+		return errors.New("close server: the shared server is closed by s3test.Main")
+	}
+	return s.close()
 }
 
 // close ends the server for good and removes its files. It is idempotent.

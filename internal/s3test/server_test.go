@@ -3,8 +3,13 @@ package s3test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -330,4 +335,34 @@ func TestDedicatedServerKillAndRestart(t *testing.T) {
 		require.NotEqual(t, http.StatusNotImplemented, call.Status,
 			"MinIO called %s, which the stand-in does not implement", call.Op)
 	}
+}
+
+// Launch is for programs outside tests: the caller closes the server, and
+// closing leaves nothing running and nothing on disk.
+func TestLaunchAndClose(t *testing.T) {
+	srv, err := Launch(context.Background(), Options{})
+	if errors.Is(err, ErrNoServer) {
+		skipNoServer(t, err.Error())
+	}
+	require.NoError(t, err, "launch a server")
+	dir := srv.dir
+
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(srv.CACertPEM()), "CACertPEM holds a certificate")
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	resp, err := (&http.Client{Transport: tr}).Get(srv.URL() + "/minio/health/live")
+	require.NoError(t, err, "reach %s trusting only CACertPEM", srv.URL())
+	resp.Body.Close()
+	tr.CloseIdleConnections()
+
+	require.NoError(t, srv.Close())
+	require.NoError(t, srv.Close(), "second Close")
+	_, err = net.DialTimeout("tcp", srv.Endpoint(), time.Second)
+	require.Error(t, err, "MinIO still listens at %s after Close", srv.Endpoint())
+	if dir != "" {
+		_, err = os.Stat(dir)
+		require.ErrorIs(t, err, os.ErrNotExist, "server dir %s after Close", dir)
+	}
+
+	require.Error(t, Shared(t).Close(), "Close on the shared server")
 }

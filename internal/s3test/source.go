@@ -3,6 +3,7 @@ package s3test
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -160,12 +161,17 @@ func planSource(ctx context.Context, look lookout, dedicated bool) (sourcePlan, 
 	return plan, nil
 }
 
-// noServerMessage says why there is no server and how to get one.
-func (p sourcePlan) noServerMessage() string {
-	return "no S3 server for the real-server tests (" + strings.Join(p.passed, "; ") +
-		"). Get one by running `make minio` (builds the pinned MinIO into " + toolsMinIO +
-		"), or setting " + EnvMinIOBin + " to a MinIO binary, or starting Docker, or setting " +
-		EnvEndpoint + ", " + EnvAccessKey + " and " + EnvSecretKey + " for a running server"
+// ErrNoServer is the error, matched with errors.Is, when there is no
+// server to start or connect to: no endpoint (where one may be used), no
+// MinIO binary and no usable Docker engine. Its text says how to get one.
+var ErrNoServer = errors.New("no S3 server")
+
+// noServerError says why there is no server and how to get one.
+func (p sourcePlan) noServerError() error {
+	return fmt.Errorf("%w (%s). Get one by running `make minio` (builds the pinned MinIO "+
+		"into %s), or setting %s to a MinIO binary, or starting Docker, or setting %s, %s "+
+		"and %s for a running server", ErrNoServer, strings.Join(p.passed, "; "), toolsMinIO,
+		EnvMinIOBin, EnvEndpoint, EnvAccessKey, EnvSecretKey)
 }
 
 // moduleRoot walks up from dir to the directory holding go.mod.
@@ -230,14 +236,14 @@ var shared struct {
 	once   sync.Once
 	server *Server
 	err    error
-	noneIs string // why there is no server; empty when there is one
 }
 
 // Shared returns the test package's shared server, starting it on first
 // use: TLS, and the KES stand-in with DefaultKMSKeys where the harness
 // starts MinIO itself. Tests share it, so each uses its own bucket from
-// NewBucket and must not Kill, Stop or Restart it, nor disable keys other
-// tests use. It needs Main in the package's TestMain, which shuts it down.
+// NewBucket and must not Kill, Stop, Restart or Close it, nor disable keys
+// other tests use. It needs Main in the package's TestMain, which shuts it
+// down.
 //
 // Without any server it skips the test with a message saying how to get
 // one, or fails it when S3SSE_REQUIRE_S3=1. A server that is found but
@@ -251,38 +257,36 @@ func Shared(tb testing.TB) *Server {
 	shared.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		shared.server, shared.noneIs, shared.err = acquire(ctx, realLookout(), false, Options{})
+		shared.server, shared.err = acquire(ctx, realLookout(), false, Options{})
 		if shared.server != nil {
 			shared.server.shared = true
 		}
 	})
 	switch {
+	case errors.Is(shared.err, ErrNoServer):
+		skipNoServer(tb, shared.err.Error())
 	case shared.err != nil:
 		tb.Fatalf("start shared S3 server: %v", shared.err)
-	case shared.noneIs != "":
-		skipNoServer(tb, shared.noneIs)
 	}
 	serverUsed(shared.server)
 	return shared.server
 }
 
 // StartDedicated starts a server for the calling test alone, which may
-// Kill, Stop and Restart it, and stops it and removes its data when the
-// test ends (dumping its output if the test failed). It starts the pinned
-// MinIO binary, or a container; never the endpoint from the environment.
-// Without either it skips, or fails under S3SSE_REQUIRE_S3=1.
+// Kill, Stop and Restart it, and closes it when the test ends (printing
+// its output if the test failed). It starts the pinned MinIO binary, or a
+// container; never the endpoint from the environment. Without either it
+// skips, or fails under S3SSE_REQUIRE_S3=1.
 func StartDedicated(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	start := time.Now()
-	srv, noneIs, err := acquire(ctx, realLookout(), true, opts)
+	srv, err := Launch(context.Background(), opts)
 	switch {
+	case errors.Is(err, ErrNoServer):
+		skipNoServer(tb, err.Error())
 	case err != nil:
 		tb.Fatalf("start dedicated S3 server: %v", err)
-	case noneIs != "":
-		skipNoServer(tb, noneIs)
 	}
 	tb.Logf("dedicated S3 server from %s at %s, %s, ready in %v",
 		srv.source, srv.URL(), srv.kmsMode, time.Since(start).Round(time.Millisecond))
@@ -291,7 +295,7 @@ func StartDedicated(tb testing.TB, opts Options) *Server {
 		if tb.Failed() && srv.log != nil {
 			tb.Logf("output of the dedicated S3 server at %s:\n%s", srv.URL(), srv.Log())
 		}
-		if err := srv.close(); err != nil {
+		if err := srv.Close(); err != nil {
 			tb.Errorf("stop dedicated S3 server at %s: %v", srv.URL(), err)
 		}
 	})
@@ -299,26 +303,33 @@ func StartDedicated(tb testing.TB, opts Options) *Server {
 	return srv
 }
 
-// acquire finds a server source and starts or connects to the server.
-// noneIs is set, and the server nil, when no source is available.
-func acquire(ctx context.Context, look lookout, dedicated bool, opts Options) (
-	srv *Server, noneIs string, err error,
-) {
+// Launch starts a server outside a test, for programs such as demos, as
+// StartDedicated would: the MinIO binary, or else a container; never the
+// endpoint from the environment. The caller must Close it. Without a
+// binary or Docker it returns an error matching ErrNoServer that says how
+// to get one. Startup is bounded by ctx and by a timeout of its own.
+func Launch(ctx context.Context, opts Options) (*Server, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	return acquire(ctx, realLookout(), true, opts)
+}
+
+// acquire finds a server source and starts or connects to the server. The
+// error matches ErrNoServer when no source is available.
+func acquire(ctx context.Context, look lookout, dedicated bool, opts Options) (*Server, error) {
 	plan, err := planSource(ctx, look, dedicated)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	switch plan.kind {
 	case sourceEndpoint:
-		srv, err = connectEndpoint(ctx, look.getenv)
+		return connectEndpoint(ctx, look.getenv)
 	case sourceBinary:
-		srv, err = startBinary(ctx, plan.binary, opts)
+		return startBinary(ctx, plan.binary, opts)
 	case sourceContainer:
-		srv, err = startContainer(ctx, containerImage(look.getenv), opts)
-	default:
-		return nil, plan.noServerMessage(), nil
+		return startContainer(ctx, containerImage(look.getenv), opts)
 	}
-	return srv, "", err
+	return nil, plan.noServerError()
 }
 
 // endpointConfig is the server named by the S3SSE_S3_* variables.

@@ -125,9 +125,10 @@ func TestPlanSource(t *testing.T) {
 				require.Contains(t, passed, want, "reasons for env %v", tt.env)
 			}
 			if plan.kind == sourceNone {
-				msg := plan.noServerMessage()
-				require.Contains(t, msg, "make minio", "no-server message")
-				require.NotContains(t, msg, "second line", "no-server message keeps one line")
+				err := plan.noServerError()
+				require.ErrorIs(t, err, ErrNoServer)
+				require.Contains(t, err.Error(), "make minio", "no-server message")
+				require.NotContains(t, err.Error(), "second line", "no-server message keeps one line")
 			}
 		})
 	}
@@ -236,15 +237,15 @@ func TestContainerSourceWhenNoBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	srv, noneIs, err := acquire(ctx, look, true, Options{})
-	require.NoError(t, err, "acquire a container server")
-	if srv == nil {
-		t.Logf("no Docker, found in %v: %s", time.Since(start).Round(time.Millisecond), noneIs)
-		require.Contains(t, noneIs, "no usable Docker engine")
+	srv, err := acquire(ctx, look, true, Options{})
+	if errors.Is(err, ErrNoServer) {
+		t.Logf("no Docker, found in %v: %v", time.Since(start).Round(time.Millisecond), err)
+		require.ErrorContains(t, err, "no usable Docker engine")
 		require.Less(t, time.Since(start), 30*time.Second, "time to find out Docker is missing")
 		return
 	}
-	t.Cleanup(func() { require.NoError(t, srv.close()) })
+	require.NoError(t, err, "start a container server")
+	t.Cleanup(func() { require.NoError(t, srv.Close()) })
 	require.Equal(t, KMSSingleKey, srv.KMSMode())
 	bucket := srv.NewBucket(t)
 	client := srv.Client(t)
