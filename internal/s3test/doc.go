@@ -17,7 +17,9 @@
 //	}
 //
 // A test that must crash, restart or reconfigure the server starts its own
-// with StartDedicated; it is stopped and removed when the test ends.
+// with StartDedicated; it is stopped and removed when the test ends. A
+// program that is not a test, such as a demo, uses Launch and closes the
+// server itself.
 //
 // # Where the server comes from
 //
