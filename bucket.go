@@ -25,8 +25,11 @@ const (
 	DefaultPartSize = 64 << 20
 	// MinPartSize is the smallest part S3 accepts (except for the last).
 	MinPartSize = 5 << 20
-	// maxCopySize is the largest object a single CopyObject request copies.
-	maxCopySize = 5 << 30
+	// MaxCopyPartSize is the largest object one CopyObject request copies,
+	// and the largest part of a multipart copy: 5 GiB, S3's limit.
+	MaxCopyPartSize = 5 << 30
+	// maxParts is the most parts a multipart upload may have.
+	maxParts = 10000
 	// maxTenantIDLen is the longest tenant ID, in bytes, as in Cortex.
 	maxTenantIDLen = 150
 	// abortTimeout bounds an abort of a failed multipart upload, which runs
@@ -59,6 +62,13 @@ type BucketOptions struct {
 	// in memory. Default DefaultPartSize; at least MinPartSize.
 	PartSize int64
 
+	// CopyPartSize is the largest object a server-side copy (Copy,
+	// CopyFrom, Reencrypt) sends as one CopyObject request; larger objects
+	// are copied part by part, in parts of this size. Some S3-compatible
+	// servers take less than S3 in one copy. Default and maximum
+	// MaxCopyPartSize; at least MinPartSize.
+	CopyPartSize int64
+
 	// TenantPrefix stores each tenant's objects under "<tenant>/<name>",
 	// Cortex's layout, and confines every tenant's view to its prefix.
 	// Default false: names are used as they are.
@@ -78,6 +88,7 @@ type Bucket struct {
 	name     string
 	resolver *Resolver
 	partSize int64
+	copySize int64
 	prefix   bool
 	logger   log.Logger
 	buffers  sync.Pool
@@ -109,6 +120,7 @@ func NewBucket(client *minio.Client, bucketName string, resolver *Resolver, opts
 		name:          bucketName,
 		resolver:      resolver,
 		partSize:      opts.PartSize,
+		copySize:      opts.CopyPartSize,
 		prefix:        opts.TenantPrefix,
 		logger:        opts.Logger,
 		pendingAborts: map[pendingUpload]struct{}{},
@@ -118,6 +130,13 @@ func NewBucket(client *minio.Client, bucketName string, resolver *Resolver, opts
 	}
 	if b.partSize < MinPartSize {
 		return nil, fmt.Errorf("s3sse: part size %d is below S3's minimum of %d bytes", opts.PartSize, MinPartSize)
+	}
+	if b.copySize == 0 {
+		b.copySize = MaxCopyPartSize
+	}
+	if b.copySize < MinPartSize || b.copySize > MaxCopyPartSize {
+		return nil, fmt.Errorf("s3sse: copy part size %d is outside S3's limits of %d to %d bytes",
+			opts.CopyPartSize, MinPartSize, MaxCopyPartSize)
 	}
 	if b.logger == nil {
 		b.logger = log.NewNopLogger()
@@ -465,37 +484,96 @@ func (t *TenantBucket) copyFrom(ctx context.Context, src *TenantBucket, srcName,
 			ErrPreconditionFailed, matchETag, info.ETag)
 	}
 
+	if info.Size > t.b.copySize {
+		err = t.b.copyMultipart(ctx, srcKey, dstKey, info, srcKeyUsed, dstEnc)
+		return preconditionFailed(err)
+	}
+
 	dst := minio.CopyDestOptions{
 		Bucket:     t.b.name,
 		Object:     dstKey,
 		Encryption: dstEnc.sse,
 	}
 	srcOpts := minio.CopySrcOptions{Bucket: t.b.name, Object: srcKey, MatchETag: matchETag}
-
-	if info.Size <= maxCopySize {
-		if srcKeyUsed != nil {
-			srcOpts.Encryption = srcKeyUsed.copySource()
-		}
-		if srcKey == dstKey {
-			// S3 refuses a copy onto itself that changes nothing but the
-			// encryption unless the metadata is replaced: replace it with
-			// what it was.
-			dst.ReplaceMetadata = true
-			dst.UserMetadata = userMetadata(info)
-		}
-		_, err = t.b.client.CopyObject(ctx, dst, srcOpts)
-		return err
-	}
-
-	// Larger objects are copied part by part. minio-go converts only its
-	// own SSE-C values to copy-source headers, so it gets one here.
 	if srcKeyUsed != nil {
-		srcOpts.Encryption, _ = encrypt.NewSSEC(srcKeyUsed.key[:])
+		srcOpts.Encryption = srcKeyUsed.copySource()
 	}
+	if srcKey == dstKey {
+		// S3 refuses a copy onto itself that changes nothing but the
+		// encryption unless the metadata is replaced: replace it with
+		// what it was.
+		dst.ReplaceMetadata = true
+		dst.UserMetadata = userMetadata(info)
+	}
+	_, err = t.b.client.CopyObject(ctx, dst, srcOpts)
+	return preconditionFailed(err)
+}
+
+// copyMultipart copies an object too large for one CopyObject request part
+// by part. Every part is copied only while the source has the ETag it had
+// when it was read, so the copy never mixes two versions of it; a copy in
+// place also completes only if the object still has that ETag, so a write
+// that lands while the parts are copied wins. A failed copy is aborted.
+func (b *Bucket) copyMultipart(ctx context.Context, srcKey, dstKey string, info minio.ObjectInfo,
+	srcCustomerKey *customerKey, dstEnc *Encryption) (err error) {
+	etag := strings.Trim(info.ETag, `"`)
+	uploadID, err := b.core.NewMultipartUpload(ctx, b.name, dstKey, minio.PutObjectOptions{
+		ServerSideEncryption: dstEnc.sse,
+		UserMetadata:         userMetadata(info),
+	})
+	if err != nil {
+		return fmt.Errorf("initiate multipart copy: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			b.abort(ctx, dstKey, uploadID)
+		}
+	}()
+
+	// The condition, the source's SSE-C key and the destination's go on
+	// every part.
+	h := http.Header{}
+	if srcCustomerKey != nil {
+		srcCustomerKey.copySource().Marshal(h)
+	}
+	var completeSSE encrypt.ServerSide
 	if dstEnc.typ == TypeSSEC {
-		dst.Encryption, _ = encrypt.NewSSEC(dstEnc.readKeys[0].key[:])
+		completeSSE = dstEnc.sse
+		completeSSE.Marshal(h)
 	}
-	_, err = t.b.client.ComposeObject(ctx, dst, srcOpts)
+	headers := map[string]string{"x-amz-copy-source-if-match": etag}
+	for k := range h {
+		headers[k] = h.Get(k)
+	}
+
+	partSize := max(b.copySize, (info.Size+maxParts-1)/maxParts)
+	var parts []minio.CompletePart
+	for number, off := 1, int64(0); off < info.Size; number, off = number+1, off+partSize {
+		p, err := b.core.CopyObjectPart(ctx, b.name, srcKey, b.name, dstKey, uploadID, number,
+			off, min(partSize, info.Size-off), headers)
+		if err != nil {
+			return fmt.Errorf("copy part %d: %w", number, err)
+		}
+		parts = append(parts, minio.CompletePart{PartNumber: number, ETag: p.ETag})
+	}
+
+	opts := minio.PutObjectOptions{ServerSideEncryption: completeSSE}
+	if srcKey == dstKey {
+		opts.SetMatchETag(etag)
+	}
+	if _, err := b.core.CompleteMultipartUpload(ctx, b.name, dstKey, uploadID, parts, opts); err != nil {
+		return fmt.Errorf("complete multipart copy: %w", err)
+	}
+	return nil
+}
+
+// preconditionFailed makes S3's answer to a conditional request whose
+// condition no longer holds match ErrPreconditionFailed.
+func preconditionFailed(err error) error {
+	if code, status := errorCode(err); code == "PreconditionFailed" ||
+		status == http.StatusPreconditionFailed {
+		return fmt.Errorf("%w: the object changed while it was copied: %w", ErrPreconditionFailed, err)
+	}
 	return err
 }
 

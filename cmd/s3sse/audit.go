@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +59,7 @@ type walkOptions struct {
 	progress    string
 	reencrypt   bool
 	apply       bool
+	copyPart    byteSize
 }
 
 // audit runs the audit or reencrypt command.
@@ -83,6 +86,10 @@ func (a *app) audit(ctx context.Context, args []string, reencrypt bool) (int, er
 	if reencrypt {
 		f.BoolVar(&w.apply, "apply", false,
 			"Rewrite the objects. Without it the command only reports what it would rewrite.")
+		w.copyPart = s3sse.MaxCopyPartSize
+		f.Var(&w.copyPart, "copy-part-size",
+			"Largest object copied with one request; larger ones are copied part by part in "+
+				"parts of this size, such as 512MiB. At least 5MiB, at most 5GiB (S3's limit).")
 	}
 	if err := parse(f, &opts, args); err != nil {
 		return exitUsage, err
@@ -101,14 +108,14 @@ func (a *app) audit(ctx context.Context, args []string, reencrypt bool) (int, er
 	}
 
 	s3cfg := opts.componentConfig
-	client, err := s3cfg.newClient()
+	client, err := s3cfg.newClient(a.wrapTransport)
 	if err != nil {
 		return exitUsage, err
 	}
 	bucket, err := s3sse.NewBucket(client, s3cfg.BucketName, p.resolver,
-		&s3sse.BucketOptions{TenantPrefix: true})
+		&s3sse.BucketOptions{TenantPrefix: true, CopyPartSize: int64(w.copyPart)})
 	if err != nil {
-		return exitUsage, err
+		return exitUsage, usageError{fmt.Errorf("-copy-part-size: %w", err)}
 	}
 
 	r := &walk{
@@ -136,6 +143,40 @@ func (w *walkOptions) validate() error {
 			return usageError{fmt.Errorf("-tenant: %w", err)}
 		}
 	}
+	return nil
+}
+
+// byteSize is a flag holding a number of bytes, written as a plain number
+// or with a binary unit: 5MiB, 512MiB, 5GiB.
+type byteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	size   int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} // B last
+
+func (b *byteSize) String() string {
+	for i := len(byteUnits) - 2; i >= 0; i-- { // the largest unit that divides it
+		if u := byteUnits[i]; *b != 0 && int64(*b)%u.size == 0 {
+			return fmt.Sprintf("%d%s", int64(*b)/u.size, u.suffix)
+		}
+	}
+	return fmt.Sprintf("%dB", int64(*b))
+}
+
+func (b *byteSize) Set(v string) error {
+	num, unit := strings.TrimSpace(v), int64(1)
+	for _, u := range byteUnits {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, unit = strings.TrimSpace(n), u.size
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/unit {
+		return fmt.Errorf("%q is not a size; write bytes, or a number with KiB, MiB or GiB", v)
+	}
+	*b = byteSize(n * unit)
 	return nil
 }
 

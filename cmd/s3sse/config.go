@@ -360,7 +360,8 @@ func expandEnvRefs(text []byte) []byte {
 }
 
 // newClient returns a minio-go client for the s3 block. It sends nothing.
-func (c *s3Config) newClient() (*minio.Client, error) {
+// wrap, when not nil, wraps its transport.
+func (c *s3Config) newClient(wrap func(http.RoundTripper) http.RoundTripper) (*minio.Client, error) {
 	if c.Endpoint == "" {
 		return nil, usageError{fmt.Errorf("-%ss3.endpoint (s3.endpoint in the config file) "+
 			"is required", c.prefix)}
@@ -425,11 +426,15 @@ func (c *s3Config) newClient() (*minio.Client, error) {
 		transport.TLSClientConfig = tlsConfig
 	}
 
+	var rt http.RoundTripper = transport
+	if wrap != nil {
+		rt = wrap(transport)
+	}
 	client, err := minio.New(host, &minio.Options{
 		Creds:        creds,
 		Secure:       secure,
 		Region:       c.Region,
-		Transport:    transport,
+		Transport:    rt,
 		BucketLookup: bucketLookup,
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -122,6 +123,9 @@ type app struct {
 	beforeCopy func(tenant, name string)
 	// afterCopy, when set, is called after each re-encryption attempt.
 	afterCopy func(tenant, name string, err error)
+	// wrapTransport, when set, wraps the S3 client's transport, so that a
+	// test can act between two requests.
+	wrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 func (a *app) run(ctx context.Context, args []string) int {

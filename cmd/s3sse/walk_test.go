@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -568,4 +569,162 @@ func TestAuditProgress(t *testing.T) {
 
 	r = runApp(t, context.Background(), &app{}, args("off")...)
 	require.Empty(t, r.stderr)
+}
+
+// requestHook is a transport that calls before ahead of every request.
+type requestHook struct {
+	next   http.RoundTripper
+	before func(*http.Request)
+}
+
+func (h requestHook) RoundTrip(req *http.Request) (*http.Response, error) {
+	h.before(req)
+	return h.next.RoundTrip(req)
+}
+
+// isPartCopy and isCompletion tell the requests of a multipart copy apart.
+func isPartCopy(req *http.Request) bool {
+	return req.Method == http.MethodPut && req.URL.Query().Has("partNumber") &&
+		req.Header.Get("X-Amz-Copy-Source") != ""
+}
+
+func isCompletion(req *http.Request) bool {
+	return req.Method == http.MethodPost && req.URL.Query().Has("uploadId")
+}
+
+// plantLarge writes objects above the 5 MiB copy part size the tests set:
+// one to move from SSE-S3 to SSE-KMS, with metadata, and one from tenant-c's
+// previous SSE-C key to its current one.
+func (f *fixture) plantLarge(t *testing.T) (kms, ssecObj *plantedObject) {
+	t.Helper()
+	kms = &plantedObject{tenant: "tenant-a", name: "01HL/chunks/000001", nonCompliant: true,
+		content: randomBytes(t, 12<<20+7), sse: encrypt.NewSSE(),
+		contentType: "application/x-tsdb-chunk", metadata: map[string]string{"Origin": "ingester-3"}}
+	ssecObj = &plantedObject{tenant: "tenant-c", name: "01HL/chunks/000001", nonCompliant: true,
+		content: randomBytes(t, 11<<20+1), sse: ssec(t, f.oldKeyC)}
+	f.put(t, kms)
+	f.put(t, ssecObj)
+	return kms, ssecObj
+}
+
+func TestReencryptCopiesLargeObjectsPartByPart(t *testing.T) {
+	f := newFixture(t)
+	kms, ssecObj := f.plantLarge(t)
+
+	var mu sync.Mutex
+	partCopies := map[string]int{}
+	a := &app{wrapTransport: func(next http.RoundTripper) http.RoundTripper {
+		return requestHook{next: next, before: func(req *http.Request) {
+			if isPartCopy(req) {
+				mu.Lock()
+				partCopies[strings.TrimPrefix(req.URL.Path, "/"+f.bucket+"/")]++
+				mu.Unlock()
+				require.NotEmpty(t, req.Header.Get("X-Amz-Copy-Source-If-Match"),
+					"part copy without the ETag condition")
+			}
+		}}
+	}}
+	recs, r := f.runJSON(t, a, context.Background(), "reencrypt", "-apply",
+		"-copy-part-size", "5MiB")
+	require.Equal(t, exitOK, r.code, "stderr:\n%s", r.stderr)
+	require.Equal(t, f.nonCompliantKeys(), recs.keysWith(statusReencrypted))
+	require.Equal(t, map[string]int{kms.key(): 3, ssecObj.key(): 3}, partCopies,
+		"each object is copied in 5 MiB parts")
+
+	stored, content, info := f.stored(t, kms.key())
+	require.True(t, bytes.Equal(kms.content, content), "%s: content changed", kms.key())
+	require.Equal(t, s3sse.TypeSSEKMS, stored.Type)
+	require.Equal(t, map[string]string{"tenant": "a"}, stored.Context)
+	require.Equal(t, kms.contentType, info.ContentType)
+	require.Equal(t, "ingester-3", info.UserMetadata["Origin"])
+
+	stored, content, _ = f.stored(t, ssecObj.key())
+	require.True(t, bytes.Equal(ssecObj.content, content), "%s: content changed", ssecObj.key())
+	require.Equal(t, keyMD5(f.keyC), stored.CustomerKeyMD5, "not under tenant-c's current key")
+
+	requireNoUploadsLeft(t, f)
+}
+
+func TestReencryptLargeObjectLosesToAConcurrentWrite(t *testing.T) {
+	tests := []struct {
+		name string
+		// writeBefore picks the request ahead of which the concurrent write
+		// lands.
+		writeBefore func(*http.Request) bool
+	}{
+		{"write between two part copies", func(req *http.Request) bool {
+			return isPartCopy(req) && req.URL.Query().Get("partNumber") == "2"
+		}},
+		{"write after the last part, before completion", isCompletion},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			kms, _ := f.plantLarge(t)
+			newContent := []byte("a compactor rewrote this block while it was being copied")
+
+			var once sync.Once
+			a := &app{wrapTransport: func(next http.RoundTripper) http.RoundTripper {
+				return requestHook{next: next, before: func(req *http.Request) {
+					if !strings.HasSuffix(req.URL.Path, "/"+kms.key()) || !tt.writeBefore(req) {
+						return
+					}
+					once.Do(func() {
+						_, err := f.client.PutObject(context.Background(), f.bucket, kms.key(),
+							bytes.NewReader(newContent), int64(len(newContent)),
+							minio.PutObjectOptions{})
+						require.NoError(t, err)
+					})
+				}}
+			}}
+			recs, r := f.runJSON(t, a, context.Background(), "reencrypt", "-apply",
+				"-copy-part-size", "5MiB", "-concurrency", "1")
+			require.Equal(t, exitNonCompliant, r.code, "stderr:\n%s", r.stderr)
+			require.Equal(t, []string{kms.key()}, recs.keysWith(statusSkipped))
+
+			// The concurrent write is what the object holds, as written.
+			stored, content, _ := f.stored(t, kms.key())
+			require.Equal(t, newContent, content)
+			require.Equal(t, s3sse.TypeNone, stored.Type)
+			requireNoUploadsLeft(t, f)
+		})
+	}
+}
+
+// requireNoUploadsLeft fails if a multipart upload was left unfinished.
+func requireNoUploadsLeft(t *testing.T, f *fixture) {
+	t.Helper()
+	for u := range f.client.ListIncompleteUploads(context.Background(), f.bucket, "", true) {
+		require.NoError(t, u.Err)
+		t.Errorf("multipart upload of %s left behind", u.Key)
+	}
+}
+
+func TestByteSizeFlag(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		// wantErr says the input must be refused.
+		wantErr bool
+	}{
+		{"5MiB", 5 << 20, false},
+		{"5 GiB", 5 << 30, false},
+		{"1048576", 1 << 20, false},
+		{"12B", 12, false},
+		{"5MB", 0, true},
+		{"-1", 0, true},
+		{"lots", 0, true},
+	}
+	for _, tt := range tests {
+		var b byteSize
+		err := b.Set(tt.in)
+		if tt.wantErr {
+			require.Error(t, err, "input %q", tt.in)
+			continue
+		}
+		require.NoError(t, err, "input %q", tt.in)
+		require.Equal(t, tt.want, int64(b), "input %q", tt.in)
+	}
+	b := byteSize(5 << 30)
+	require.Equal(t, "5GiB", b.String())
 }
