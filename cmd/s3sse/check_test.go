@@ -262,3 +262,27 @@ func TestCheckUnreadableRuntimeConfigIsAProblem(t *testing.T) {
 	require.Len(t, got.Problems, 1)
 	require.Contains(t, got.Problems[0].Message, missing)
 }
+
+func TestCheckRefusesWhatAHostWouldRefuse(t *testing.T) {
+	// A key written twice for one tenant: the tool's own pass would take
+	// the last, the library refuses the file. check must side with the
+	// library, so that it never passes a file a host would not load.
+	rt := writeFile(t, t.TempDir(), "runtime.yaml", `
+overrides:
+  tenant-a:
+    s3_sse_type: SSE-S3
+    s3_sse_type: SSE-KMS
+`)
+	got, r := checkJSONOf(t, "-runtime-config.file", rt)
+	require.Equal(t, exitNonCompliant, r.code, "stdout:\n%s", r.stdout)
+	require.Len(t, got.Problems, 1)
+	require.Equal(t, "tenant-a", got.Problems[0].Tenant)
+	require.Equal(t, "s3_sse_type", got.Problems[0].Key)
+	require.Contains(t, got.Problems[0].Rule, "already set")
+
+	// audit and reencrypt refuse to start on it.
+	r = runCmd(t, "audit", "-runtime-config.file", rt, "-blocks-storage.s3.endpoint",
+		"127.0.0.1:1", "-blocks-storage.s3.bucket-name", "blocks")
+	require.Equal(t, exitUsage, r.code, "stderr:\n%s", r.stderr)
+	require.Contains(t, r.stderr, "the configuration has 1 problem; nothing was sent to S3")
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,6 +18,9 @@ import (
 // most, an override for some. It is what check prints and what audit and
 // reencrypt compare objects with.
 type policy struct {
+	// resolver is the library's, over the library's RuntimeConfig: tenants
+	// are resolved exactly as a host resolves them. Nil when the files
+	// have problems.
 	resolver  *s3sse.Resolver
 	overrides tenantOverrides
 
@@ -91,14 +95,12 @@ func loadPolicy(opts *options) *policy {
 	if p.defaults.enc != nil {
 		defaults = sse
 	}
-	resolver, err := s3sse.NewResolver(defaults, overrides, warn)
-	if err != nil {
+	if _, err := s3sse.NewResolver(defaults, overrides, warn); err != nil {
 		// The block was valid a moment ago; only a key file that changed in
 		// between gets here.
 		p.problems = append(p.problems, err)
 		return p
 	}
-	p.resolver = resolver
 
 	// A problem the files have for a tenant (an unknown key, a value of the
 	// wrong kind) makes the tenant invalid, as it makes a reload fail.
@@ -135,6 +137,8 @@ func loadPolicy(opts *options) *policy {
 		p.problems = append(p.problems, byTenant[tenant]...)
 	}
 
+	p.loadAsHost(opts, defaults)
+
 	for tenant, o := range overrides {
 		if o.override.Type == "" && len(o.fileOf) > 0 {
 			p.warnings = append(p.warnings, fmt.Sprintf("tenant %q: %s sets %s but not "+
@@ -144,6 +148,69 @@ func loadPolicy(opts *options) *policy {
 	}
 	sort.Strings(p.warnings)
 	return p
+}
+
+// loadAsHost loads the runtime config files with the library's
+// RuntimeConfig, as a host does, and builds the resolver over it. The tool's
+// own pass found every problem it could, each tenant on its own; this one
+// makes sure that nothing passes that a host would refuse, and adds what
+// the library finds that the tool's pass did not.
+func (p *policy) loadAsHost(opts *options, defaults s3sse.Config) {
+	rc, err := s3sse.NewRuntimeConfig(context.Background(),
+		s3sse.RuntimeConfigConfig{Files: opts.runtimeConfigFiles()}, nil, nil)
+	if err != nil {
+		p.addHostProblems(err)
+		return
+	}
+	resolver, err := s3sse.NewResolver(defaults, rc, nil)
+	if err != nil {
+		p.addHostProblems(err)
+		return
+	}
+	if len(p.problems) == 0 {
+		p.resolver = resolver
+	}
+}
+
+// addHostProblems adds the library's problems that the tool's pass did not
+// report already.
+func (p *policy) addHostProblems(err error) {
+	// The same key of the same tenant in the same file is the same
+	// problem, however each pass quotes the value.
+	type id struct{ file, tenant, key string }
+	seen := map[id]bool{}
+	for _, e := range p.problems {
+		var ce *s3sse.ConfigError
+		if errors.As(e, &ce) {
+			seen[id{ce.File, ce.Tenant, ce.Key}] = true
+		}
+	}
+	for _, e := range splitErrors(err) {
+		var ce *s3sse.ConfigError
+		if errors.As(e, &ce) {
+			if !seen[id{ce.File, ce.Tenant, ce.Key}] {
+				p.problems = append(p.problems, ce)
+			}
+			continue
+		}
+		if len(p.problems) == 0 { // else most likely the same problem in other words
+			p.problems = append(p.problems, e)
+		}
+	}
+}
+
+// splitErrors returns the errors joined in err, looking through wrapping.
+func splitErrors(err error) []error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			var out []error
+			for _, one := range j.Unwrap() {
+				out = append(out, splitErrors(one)...)
+			}
+			return out
+		}
+	}
+	return []error{err}
 }
 
 func (p *policy) resolveTenant(tenant string) *entry {
