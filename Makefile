@@ -17,8 +17,8 @@ export S3SSE_MINIO_BIN := $(MINIO)
 all: test
 
 ## demo: run the main job end to end against a local MinIO with a KMS.
-demo: $(MINIO_STAMP)
-	go run ./examples/multitenant -demo
+demo: $(if $(S3SSE_S3_ENDPOINT)$(findstring s3.endpoint,$(DEMO_FLAGS)),,$(MINIO_STAMP))
+	go run ./examples/multitenant -demo $(DEMO_FLAGS)
 
 ## test: vet, then every test against a real MinIO; no server is a failure.
 test: $(MINIO_STAMP) vet
