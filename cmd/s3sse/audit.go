@@ -18,34 +18,34 @@ import (
 	"github.com/s3sse/s3sse"
 )
 
-const auditSynopsis = `Walks the objects of every tenant in the bucket, or of the -tenant list, reads
-each object's stored encryption (a HEAD request that carries the tenant's SSE-C
-keys) and compares it with the encryption the tenant's policy requires now: its
-override when the runtime config sets s3_sse_type for it, the sse block otherwise.
-The tenant of an object is the first segment of its key. Prints each
+const auditSynopsis = `Walks the objects of every tenant in the bucket, or of the -tenant list,
+reads each object's stored encryption (a HEAD request that carries the tenant's
+SSE-C keys) and compares it with what the tenant's policy requires now: its
+override when the runtime config sets s3_sse_type for it, the sse block
+otherwise. The tenant of an object is the first segment of its key. Prints each
 non-compliant object and a summary per tenant of objects and bytes by stored
-encryption.
+encryption. Nothing is changed.
 
-A policy with no SSE type asks for no header, so any stored encryption but SSE-C
-complies with it. An SSE-C object whose key is not among the tenant's key files
-is reported as non-compliant: it cannot be read.
+A policy with no SSE type asks for no header, so any stored encryption but
+SSE-C complies with it. An SSE-C object whose key is in none of the tenant's key
+files is reported as non-compliant: it cannot be read.
 
 Exit code 0: every object complies; 1: non-compliant objects were found; 2: bad
 flags or configuration; 3: some objects or tenants could not be checked;
 130: interrupted.`
 
-const reencryptSynopsis = `Audits like 's3sse audit', then rewrites each non-compliant object in place
-with a server-side copy under its tenant's current encryption: SSE-C objects under
-a previous key (s3_sse_customer_previous_key_files) move to the current key. Without
--apply it only prints what it would do.
+const reencryptSynopsis = `Audits like 's3sse audit', then rewrites each non-compliant object in
+place with a server-side copy under its tenant's current encryption; SSE-C
+objects under a previous key (s3_sse_customer_previous_key_files) move to the
+current key. Without -apply it only prints what it would do.
 
 Nothing is deleted and no data passes through this machine. Each copy is
 conditional on the object's ETag being the one audited, so an object written
 while the command runs keeps the new write and is reported as skipped. Objects
-above 5 GiB are copied part by part, under the same condition. The command can be
-interrupted at any time (the first interrupt lets copies in flight finish) and run
-again: it audits again and does only what is left. Each rewritten object is read
-back to confirm its new encryption.
+larger than -copy-part-size are copied part by part under the same condition.
+The command can be interrupted at any time (the first interrupt lets copies in
+flight finish) and run again: it audits again and does only what is left. Each
+rewritten object is read back to confirm its new encryption.
 
 Exit code 0: every object complies now; 1: non-compliant objects remain (a dry
 run, or objects changed concurrently); 2: bad flags or configuration; 3: some
@@ -369,6 +369,9 @@ func (r *walk) listTenant(t *tenantWalk, jobs chan<- job) {
 		}
 		if t.failed() {
 			return
+		}
+		if obj.Key == prefix {
+			continue // a folder marker some tools create; it holds no data
 		}
 		t.pending.Add(1)
 		r.listed.Add(1)

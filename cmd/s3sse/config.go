@@ -286,7 +286,8 @@ func (o *options) loadConfigFile(file string, expandEnv bool, comp component, cf
 // id or context the operator meant. Unknown keys are recorded as problems
 // of the configuration, which check lists with the others; the known keys
 // are still decoded.
-func (o *options) decodeSSEBlock(file string, node *yaml.Node, where string, out *s3sse.Config) error {
+func (o *options) decodeSSEBlock(file string, node *yaml.Node, where string,
+	out *s3sse.Config) error {
 	if node.Kind != yaml.MappingNode {
 		return fmt.Errorf("config file %s: line %d: %s must be a mapping", file, node.Line, where)
 	}
@@ -299,11 +300,12 @@ func (o *options) decodeSSEBlock(file string, node *yaml.Node, where string, out
 			continue
 		}
 		o.fileProblems = append(o.fileProblems, &s3sse.ConfigError{
-			File:   file,
-			Key:    "sse." + key.Value,
-			Value:  nodeText(value),
-			Reason: fmt.Sprintf("line %d: unknown key in %s; valid: %s", key.Line, where, strings.Join(known, ", ")),
-			Err:    s3sse.ErrInvalidConfig,
+			File:  file,
+			Key:   "sse." + key.Value,
+			Value: nodeText(value),
+			Reason: fmt.Sprintf("line %d: unknown key in %s; valid: %s", key.Line, where,
+				strings.Join(known, ", ")),
+			Err: s3sse.ErrInvalidConfig,
 		})
 	}
 	if err := valid.Decode(out); err != nil {
@@ -361,7 +363,8 @@ func expandEnvRefs(text []byte) []byte {
 
 // newClient returns a minio-go client for the s3 block. It sends nothing.
 // wrap, when not nil, wraps its transport.
-func (c *s3Config) newClient(wrap func(http.RoundTripper) http.RoundTripper) (*minio.Client, error) {
+func (c *s3Config) newClient(
+	wrap func(http.RoundTripper) http.RoundTripper) (*minio.Client, error) {
 	if c.Endpoint == "" {
 		return nil, usageError{fmt.Errorf("-%ss3.endpoint (s3.endpoint in the config file) "+
 			"is required", c.prefix)}

@@ -33,13 +33,12 @@ type policy struct {
 // entry is the effective encryption of the sse block or of one tenant's
 // override, as check reports it.
 type entry struct {
-	tenant     string // empty for the sse block
-	enc        *s3sse.Encryption
-	keyFile    string
-	prevFiles  []string
-	sources    []string
-	problems   []error
-	fromConfig bool
+	tenant    string // empty for the sse block
+	enc       *s3sse.Encryption
+	keyFile   string
+	prevFiles []string
+	sources   []string
+	problems  []error
 }
 
 // loadPolicy validates the sse block and every tenant's override and
@@ -51,14 +50,22 @@ func loadPolicy(opts *options) *policy {
 	p.overrides = overrides
 
 	sse := opts.componentConfig.SSE
+	// The library logs its warnings; the tool prints them.
 	var mu sync.Mutex
 	warn := log.LoggerFunc(func(kv ...any) error {
-		mu.Lock()
-		defer mu.Unlock()
+		var lvl, msg string
 		for i := 0; i+1 < len(kv); i += 2 {
-			if kv[i] == "msg" {
-				p.warnings = append(p.warnings, fmt.Sprint(kv[i+1]))
+			switch kv[i] {
+			case "level":
+				lvl = fmt.Sprint(kv[i+1])
+			case "msg":
+				msg = fmt.Sprint(kv[i+1])
 			}
+		}
+		if lvl == "warn" {
+			mu.Lock()
+			p.warnings = append(p.warnings, msg)
+			mu.Unlock()
 		}
 		return nil
 	})
@@ -68,10 +75,9 @@ func loadPolicy(opts *options) *policy {
 		source = "sse block (" + opts.configFile + " and flags)"
 	}
 	p.defaults = &entry{
-		keyFile:    sse.CustomerKeyFile,
-		prevFiles:  sse.CustomerPreviousKeyFiles,
-		sources:    []string{source},
-		fromConfig: true,
+		keyFile:   sse.CustomerKeyFile,
+		prevFiles: sse.CustomerPreviousKeyFiles,
+		sources:   []string{source},
 	}
 	p.defaults.enc, p.defaults.problems = validateAll(fieldsOfConfig(sse),
 		func(f sseFields) (*s3sse.Encryption, error) {
@@ -117,7 +123,7 @@ func loadPolicy(opts *options) *policy {
 
 	p.problems = append(general, p.defaults.problems...)
 	for _, tenant := range overrides.tenants() {
-		e := p.resolveTenant(tenant)
+		e := p.resolveTenant(tenant, warn)
 		if fp := byTenant[tenant]; len(fp) > 0 {
 			e.problems = append(fp, e.problems...)
 			e.enc = nil
@@ -213,7 +219,7 @@ func splitErrors(err error) []error {
 	return []error{err}
 }
 
-func (p *policy) resolveTenant(tenant string) *entry {
+func (p *policy) resolveTenant(tenant string, warn log.Logger) *entry {
 	o := p.overrides[tenant]
 	e := &entry{
 		tenant:    tenant,
@@ -246,6 +252,15 @@ func (p *policy) resolveTenant(tenant string) *entry {
 	}
 	e.problems = problems
 	e.enc = enc
+
+	if enc != nil {
+		// Resolving it once more, with a logger, gets the library's
+		// warnings for the tenant, such as a key id its type ignores.
+		one := tenantOverrides{tenant: o}
+		if r, err := s3sse.NewResolver(s3sse.Config{}, one, warn); err == nil {
+			_, _ = r.Encryption(tenant)
+		}
+	}
 	return e
 }
 
@@ -283,7 +298,8 @@ func (f sseFields) override() s3sse.TenantOverride {
 // setting aside each value it refuses, so that every invalid value is
 // reported and not only the first. The encryption is returned only when
 // nothing was refused.
-func validateAll(f sseFields, build func(sseFields) (*s3sse.Encryption, error)) (*s3sse.Encryption, []error) {
+func validateAll(f sseFields,
+	build func(sseFields) (*s3sse.Encryption, error)) (*s3sse.Encryption, []error) {
 	var problems []error
 	// Each round sets one value aside, and there are five.
 	for range 8 {
@@ -339,11 +355,14 @@ func validateAll(f sseFields, build func(sseFields) (*s3sse.Encryption, error)) 
 // files are the files that set the override's keys, in merge order.
 func (o *tenantOverride) files() []string { return slices.Clone(o.order) }
 
+// keys are the override keys the files set, in the order the library
+// names them.
 func (o *tenantOverride) keys() []string {
 	var keys []string
-	for k := range o.fileOf {
-		keys = append(keys, k)
+	for _, k := range overrideKeys {
+		if _, ok := o.fileOf[k]; ok {
+			keys = append(keys, k)
+		}
 	}
-	sort.Strings(keys)
 	return keys
 }

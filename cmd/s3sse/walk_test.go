@@ -219,13 +219,13 @@ type records struct {
 	summary summaryJSON
 }
 
-func (f *fixture) runJSON(t *testing.T, a *app, ctx context.Context, args ...string) (records, result) {
+func (f *fixture) runJSON(t *testing.T, a *app, args ...string) (records, result) {
 	t.Helper()
 	if a == nil {
 		a = &app{}
 	}
 	full := append(append([]string{}, args...), f.args...)
-	r := runApp(t, ctx, a, append(full, "-output", "json")...)
+	r := runApp(t, context.Background(), a, append(full, "-output", "json")...)
 	recs := records{tenants: map[string]tenantJSON{}}
 	dec := json.NewDecoder(strings.NewReader(r.stdout))
 	for dec.More() {
@@ -267,7 +267,8 @@ func (r records) keysWith(status string) []string {
 
 // stored is what the server reports for an object now, read with the keys
 // the fixture knows.
-func (f *fixture) stored(t *testing.T, key string) (s3sse.StoredEncryption, []byte, minio.ObjectInfo) {
+func (f *fixture) stored(t *testing.T, key string) (
+	s3sse.StoredEncryption, []byte, minio.ObjectInfo) {
 	t.Helper()
 	ctx := context.Background()
 	for _, sse := range []encrypt.ServerSide{nil, ssec(t, f.keyC), ssec(t, f.oldKeyC),
@@ -297,7 +298,7 @@ func TestAuditFindsExactlyThePlantedObjects(t *testing.T) {
 		1, minio.PutObjectOptions{})
 	require.NoError(t, err)
 
-	recs, r := f.runJSON(t, nil, context.Background(), "audit")
+	recs, r := f.runJSON(t, nil, "audit")
 	require.Equal(t, exitNonCompliant, r.code, "stderr:\n%s", r.stderr)
 	require.Equal(t, f.nonCompliantKeys(), recs.keysWith(statusNonCompliant),
 		"the non-compliant objects must be exactly those planted")
@@ -342,7 +343,7 @@ func TestAuditFindsExactlyThePlantedObjects(t *testing.T) {
 	require.False(t, recs.summary.Compliant)
 
 	// -tenant narrows the walk.
-	recs, r = f.runJSON(t, nil, context.Background(), "audit", "-tenant", "tenant-b")
+	recs, r = f.runJSON(t, nil, "audit", "-tenant", "tenant-b")
 	require.Equal(t, exitNonCompliant, r.code, "stderr:\n%s", r.stderr)
 	require.Equal(t, []string{"tenant-b/01HE/meta.json", "tenant-b/markers/empty"},
 		recs.keysWith(statusNonCompliant))
@@ -356,7 +357,7 @@ func TestAuditOfCompliantBucketExitsZero(t *testing.T) {
 	f.put(t, &plantedObject{tenant: "tenant-c", name: "y", sse: ssec(t, f.keyC),
 		content: []byte("ok")})
 
-	recs, r := f.runJSON(t, nil, context.Background(), "audit")
+	recs, r := f.runJSON(t, nil, "audit")
 	require.Equal(t, exitOK, r.code, "stderr:\n%s", r.stderr)
 	require.True(t, recs.summary.Compliant)
 	require.Empty(t, recs.objects)
@@ -374,7 +375,7 @@ func TestAuditReportsSSECObjectUnderUnknownKey(t *testing.T) {
 	f.put(t, &plantedObject{tenant: "tenant-b", name: "lost", sse: ssec(t, f.strayKey),
 		content: []byte("secret"), nonCompliant: true})
 
-	recs, r := f.runJSON(t, nil, context.Background(), "audit")
+	recs, r := f.runJSON(t, nil, "audit")
 	require.Equal(t, exitNonCompliant, r.code, "stderr:\n%s", r.stderr)
 	require.Equal(t, f.nonCompliantKeys(), recs.keysWith(statusNonCompliant))
 	for _, o := range recs.objects {
@@ -383,7 +384,7 @@ func TestAuditReportsSSECObjectUnderUnknownKey(t *testing.T) {
 	requireNoSecret(t, r, f.strayKey, f.keyC, f.oldKeyC)
 
 	// reencrypt cannot fix them, and says why: an error, not a success.
-	recs, r = f.runJSON(t, nil, context.Background(), "reencrypt", "-apply")
+	recs, r = f.runJSON(t, nil, "reencrypt", "-apply")
 	require.Equal(t, exitError, r.code, "stderr:\n%s", r.stderr)
 	require.Equal(t, f.nonCompliantKeys(), recs.keysWith(statusCannotReencrypt))
 }
@@ -398,7 +399,7 @@ func TestReencryptMakesEveryObjectCompliantAndKeepsContent(t *testing.T) {
 	}
 
 	// A dry run changes nothing.
-	recs, r := f.runJSON(t, nil, context.Background(), "reencrypt")
+	recs, r := f.runJSON(t, nil, "reencrypt")
 	require.Equal(t, exitNonCompliant, r.code, "stderr:\n%s", r.stderr)
 	require.Equal(t, f.nonCompliantKeys(), recs.keysWith(statusWouldReencrypt))
 	for _, o := range f.objects {
@@ -406,7 +407,7 @@ func TestReencryptMakesEveryObjectCompliantAndKeepsContent(t *testing.T) {
 		require.Equal(t, before[o.key()].ETag, info.ETag, "dry run changed %s", o.key())
 	}
 
-	recs, r = f.runJSON(t, nil, context.Background(), "reencrypt", "-apply")
+	recs, r = f.runJSON(t, nil, "reencrypt", "-apply")
 	require.Equal(t, exitOK, r.code, "stderr:\n%s", r.stderr)
 	require.Equal(t, f.nonCompliantKeys(), recs.keysWith(statusReencrypted))
 	require.Equal(t, int64(len(f.nonCompliantKeys())), recs.summary.Reencrypted)
@@ -443,7 +444,7 @@ func TestReencryptMakesEveryObjectCompliantAndKeepsContent(t *testing.T) {
 	}
 
 	// Running it again finds nothing left to do.
-	recs, r = f.runJSON(t, nil, context.Background(), "reencrypt", "-apply")
+	recs, r = f.runJSON(t, nil, "reencrypt", "-apply")
 	require.Equal(t, exitOK, r.code, "stderr:\n%s", r.stderr)
 	require.Empty(t, recs.objects)
 	require.Equal(t, int64(0), recs.summary.Reencrypted)
@@ -468,7 +469,7 @@ func TestReencryptSkipsAnObjectWrittenConcurrently(t *testing.T) {
 			require.NoError(t, err)
 		})
 	}}
-	recs, r := f.runJSON(t, a, context.Background(), "reencrypt", "-apply")
+	recs, r := f.runJSON(t, a, "reencrypt", "-apply")
 	require.Equal(t, exitNonCompliant, r.code, "a skipped object remains non-compliant; "+
 		"stderr:\n%s", r.stderr)
 	require.Equal(t, []string{changed}, recs.keysWith(statusSkipped))
@@ -486,7 +487,7 @@ func TestReencryptSkipsAnObjectWrittenConcurrently(t *testing.T) {
 	require.Equal(t, s3sse.TypeSSES3, stored.Type)
 
 	// A second run re-encrypts the new version.
-	recs, r = f.runJSON(t, nil, context.Background(), "reencrypt", "-apply")
+	recs, r = f.runJSON(t, nil, "reencrypt", "-apply")
 	require.Equal(t, exitOK, r.code, "stderr:\n%s", r.stderr)
 	require.Equal(t, []string{changed}, recs.keysWith(statusReencrypted))
 	_, content, _ = f.stored(t, changed)
@@ -512,20 +513,20 @@ func TestReencryptResumesAfterInterruption(t *testing.T) {
 			stop() // as the first Ctrl-C does: copies in flight finish, no new ones start
 		}
 	}}
-	recs, r := f.runJSON(t, a, context.Background(), "reencrypt", "-apply", "-concurrency", "1")
+	recs, r := f.runJSON(t, a, "reencrypt", "-apply", "-concurrency", "1")
 	require.Equal(t, exitInterrupted, r.code, "stderr:\n%s", r.stderr)
 	require.True(t, recs.summary.Interrupted)
 	sort.Strings(done)
 	require.Equal(t, done, recs.keysWith(statusReencrypted))
 	require.Len(t, done, before)
 
-	recs, r = f.runJSON(t, nil, context.Background(), "reencrypt", "-apply")
+	recs, r = f.runJSON(t, nil, "reencrypt", "-apply")
 	require.Equal(t, exitOK, r.code, "stderr:\n%s", r.stderr)
 	rest := recs.keysWith(statusReencrypted)
 	require.Len(t, rest, total-before, "the second run does only what is left")
 	require.Equal(t, f.nonCompliantKeys(), sortedUnion(done, rest))
 
-	recs, r = f.runJSON(t, nil, context.Background(), "audit")
+	recs, r = f.runJSON(t, nil, "audit")
 	require.Equal(t, exitOK, r.code, "stderr:\n%s", r.stderr)
 	for _, o := range f.objects {
 		_, content, _ := f.stored(t, o.key())
@@ -624,7 +625,7 @@ func TestReencryptCopiesLargeObjectsPartByPart(t *testing.T) {
 			}
 		}}
 	}}
-	recs, r := f.runJSON(t, a, context.Background(), "reencrypt", "-apply",
+	recs, r := f.runJSON(t, a, "reencrypt", "-apply",
 		"-copy-part-size", "5MiB")
 	require.Equal(t, exitOK, r.code, "stderr:\n%s", r.stderr)
 	require.Equal(t, f.nonCompliantKeys(), recs.keysWith(statusReencrypted))
@@ -677,7 +678,7 @@ func TestReencryptLargeObjectLosesToAConcurrentWrite(t *testing.T) {
 					})
 				}}
 			}}
-			recs, r := f.runJSON(t, a, context.Background(), "reencrypt", "-apply",
+			recs, r := f.runJSON(t, a, "reencrypt", "-apply",
 				"-copy-part-size", "5MiB", "-concurrency", "1")
 			require.Equal(t, exitNonCompliant, r.code, "stderr:\n%s", r.stderr)
 			require.Equal(t, []string{kms.key()}, recs.keysWith(statusSkipped))
