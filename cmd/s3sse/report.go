@@ -248,7 +248,11 @@ func (p *printer) summary(w *walk) {
 
 		fmt.Fprintln(out)
 		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TENANT\tSTORED ENCRYPTION\tOBJECTS\tBYTES")
+		stored := "STORED ENCRYPTION"
+		if p.opts.apply {
+			stored += " (AS FOUND)"
+		}
+		fmt.Fprintln(tw, "TENANT\t"+stored+"\tOBJECTS\tBYTES")
 		for _, t := range w.tenants {
 			for _, c := range t.byEncryption() {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", t.id, c.stored, c.objects, humanBytes(c.bytes))
