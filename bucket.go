@@ -498,13 +498,14 @@ func (t *TenantBucket) copyFrom(ctx context.Context, src *TenantBucket, srcName,
 	if srcKeyUsed != nil {
 		srcOpts.Encryption = srcKeyUsed.copySource()
 	}
-	if srcKey == dstKey {
-		// S3 refuses a copy onto itself that changes nothing but the
-		// encryption unless the metadata is replaced: replace it with
-		// what it was.
-		dst.ReplaceMetadata = true
-		dst.UserMetadata = userMetadata(info)
-	}
+	// The copy's metadata is always replaced with the source's own user
+	// metadata, never copied whole: S3 refuses a copy onto itself that
+	// changes only the encryption otherwise, and MinIO would carry the
+	// source's SSE metadata over to the copy, giving a copy without a KMS
+	// context the source's context while sealing its key without one, so
+	// that it could never be read.
+	dst.ReplaceMetadata = true
+	dst.UserMetadata = userMetadata(info)
 	_, err = t.b.client.CopyObject(ctx, dst, srcOpts)
 	return preconditionFailed(err)
 }

@@ -528,3 +528,23 @@ func (c *cancelOnRead) Read(p []byte) (int, error) {
 	c.cancel()
 	return c.r.Read(p)
 }
+
+// MinIO gives a server-side copy the source's KMS context when the
+// destination sends none, while sealing its data key without one: the copy
+// could then never be read. Copies replace the metadata, which avoids it.
+func TestCopyFromAContextToNoContextStaysReadable(t *testing.T) {
+	srv := s3test.Shared(t)
+	keys := srv.RequireKMSKeys(t, 3)
+	tb := newTestBucket(t, srv, s3sse.Config{}, newOverrides(map[string]override{
+		"tenant-ctx":   {typ: "SSE-KMS", keyID: keys[1], context: `{"tenant":"ctx"}`},
+		"tenant-noctx": {typ: "SSE-KMS", keyID: keys[2]},
+	}))
+	withCtx, noCtx := tb.tenant(t, "tenant-ctx"), tb.tenant(t, "tenant-noctx")
+	ctx := context.Background()
+	body := []byte("copied across contexts")
+	require.NoError(t, withCtx.Upload(ctx, "src", bytes.NewReader(body)))
+
+	require.NoError(t, noCtx.CopyFrom(ctx, withCtx, "src", "dst"))
+	tb.requireStored(t, noCtx, "dst", want{typ: s3sse.TypeSSEKMS, keyID: keys[2]})
+	require.Equal(t, body, content(t)(noCtx.Get(ctx, "dst")))
+}
