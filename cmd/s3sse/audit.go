@@ -547,6 +547,12 @@ func (r *walk) reencrypt(ctx context.Context, j job, o *outcome) {
 	case s3sse.IsObjectNotFound(err):
 		o.status, o.reason = statusSkipped, "the object was deleted since it was audited"
 		return
+	case s3sse.IsKMSKeyNotFound(err):
+		// Every copy of the tenant would fail alike: stop sending them.
+		j.t.fail(fmt.Errorf("its KMS key %q does not exist, so none of its objects can be "+
+			"re-encrypted; fix the key id: %w", j.t.want.KMSKeyID(), err))
+		o.status, o.err = statusFailed, err
+		return
 	default:
 		o.status, o.err = statusFailed, err
 		return

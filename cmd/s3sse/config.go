@@ -413,7 +413,7 @@ func (c *s3Config) newClient(
 			&credentials.EnvAWS{},
 			&credentials.EnvMinio{},
 			&credentials.FileAWSCredentials{},
-			&credentials.IAM{Client: &http.Client{Transport: http.DefaultTransport}},
+			&credentials.IAM{},
 		})
 	}
 

@@ -224,7 +224,9 @@ func (f *fixture) runJSON(t *testing.T, a *app, args ...string) (records, result
 	if a == nil {
 		a = &app{}
 	}
-	full := append(append([]string{}, args...), f.args...)
+	// The command first, then the fixture's flags, which the test's own
+	// flags after them override.
+	full := append(append(args[:1:1], f.args...), args[1:]...)
 	r := runApp(t, context.Background(), a, append(full, "-output", "json")...)
 	recs := records{tenants: map[string]tenantJSON{}}
 	dec := json.NewDecoder(strings.NewReader(r.stdout))
@@ -728,4 +730,34 @@ func TestByteSizeFlag(t *testing.T) {
 	}
 	b := byteSize(5 << 30)
 	require.Equal(t, "5GiB", b.String())
+}
+
+func TestReencryptStopsATenantWhoseKMSKeyDoesNotExist(t *testing.T) {
+	f := newFixture(t)
+	for i := range 5 {
+		f.put(t, &plantedObject{tenant: "tenant-x", name: fmt.Sprintf("block/%d", i),
+			sse: encrypt.NewSSE(), content: []byte("x"), nonCompliant: true})
+	}
+	f.put(t, &plantedObject{tenant: "tenant-b", name: "plain", content: []byte("b"),
+		nonCompliant: true})
+	rt := writeFile(t, f.dir, "runtime-x.yaml", `
+overrides:
+  tenant-x:
+    s3_sse_type: SSE-KMS
+    s3_sse_kms_key_id: s3sse-no-such-key
+`)
+	var copies int
+	a := &app{afterCopy: func(tenant, _ string, _ error) {
+		if tenant == "tenant-x" {
+			copies++
+		}
+	}}
+	recs, r := f.runJSON(t, a, "reencrypt", "-apply", "-concurrency", "1",
+		"-runtime-config.file", rt)
+	require.Equal(t, exitError, r.code, "stderr:\n%s", r.stderr)
+	require.Equal(t, 1, copies, "after the first KMS key error, no more copies are sent")
+	require.Contains(t, recs.tenants["tenant-x"].Error,
+		`its KMS key "s3sse-no-such-key" does not exist`)
+	require.Equal(t, []string{"tenant-b/plain"}, recs.keysWith(statusReencrypted),
+		"other tenants go on")
 }
