@@ -403,14 +403,14 @@ func (d *demo) configYAML(conn connection) string {
 	for _, s := range sections {
 		fmt.Fprintf(&b, "%s:\n  backend: s3\n  s3:\n", s.comp.yamlKey)
 		if conn.endpoint != "" {
-			fmt.Fprintf(&b, "    endpoint: %s\n", conn.endpoint)
+			fmt.Fprintf(&b, "    endpoint: %s\n", yamlString(conn.endpoint))
 		}
 		fmt.Fprintf(&b, "    bucket_name: %s\n", s.bucket)
 		if conn.endpoint != "" {
 			if conn.region != "" {
-				fmt.Fprintf(&b, "    region: %s\n", conn.region)
+				fmt.Fprintf(&b, "    region: %s\n", yamlString(conn.region))
 			}
-			fmt.Fprintf(&b, "    access_key_id: %s\n", conn.accessKey)
+			fmt.Fprintf(&b, "    access_key_id: %s\n", strconv.Quote(conn.accessKey))
 			fmt.Fprintf(&b, "    secret_access_key: %s\n", strconv.Quote(conn.secretKey.Reveal()))
 			if conn.insecure {
 				b.WriteString("    insecure: true\n")
@@ -418,7 +418,7 @@ func (d *demo) configYAML(conn connection) string {
 			if conn.caFile != "" || conn.skipTLS {
 				b.WriteString("    http:\n")
 				if conn.caFile != "" {
-					fmt.Fprintf(&b, "      ca_file: %s\n", conn.caFile)
+					fmt.Fprintf(&b, "      ca_file: %s\n", yamlString(conn.caFile))
 				}
 				if conn.skipTLS {
 					b.WriteString("      insecure_skip_verify: true\n")
@@ -427,8 +427,31 @@ func (d *demo) configYAML(conn connection) string {
 		}
 		b.WriteString(s.sse)
 	}
-	fmt.Fprintf(&b, "runtime_config:\n  file: %s\n  period: %s\n", d.runtimeFile, demoReloadPeriod)
+	file := yamlString(d.runtimeFile)
+	if strings.Contains(d.runtimeFile, ",") {
+		// The string form is a comma-separated list of files; a list keeps
+		// a comma in a temporary directory's name from splitting the path.
+		file = "[" + file + "]"
+	}
+	fmt.Fprintf(&b, "runtime_config:\n  file: %s\n  period: %s\n", file, demoReloadPeriod)
 	return b.String()
+}
+
+// yamlString writes s as a YAML scalar: as it is when it is plainly safe,
+// quoted otherwise, so that a path or a secret with YAML's special
+// characters reads back unchanged.
+func yamlString(s string) string {
+	for _, r := range s {
+		safe := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			strings.ContainsRune("/._-:", r)
+		if !safe {
+			return strconv.Quote(s)
+		}
+	}
+	if s == "" || strings.HasSuffix(s, ":") {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // The states of tenant delta's override in the runtime config.

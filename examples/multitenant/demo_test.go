@@ -313,6 +313,47 @@ func TestDemoUsesGivenEndpointAndStartsNothing(t *testing.T) {
 	}
 }
 
+func TestDemoUsesEndpointFromEnvironment(t *testing.T) {
+	srv := s3test.Shared(t)
+	keys := srv.RequireKMSKeys(t, 3)
+	tmp := isolate(t, true)
+
+	access, secret := srv.Credentials()
+	t.Setenv(s3test.EnvEndpoint, srv.URL())
+	t.Setenv(s3test.EnvAccessKey, access)
+	t.Setenv(s3test.EnvSecretKey, secret)
+	t.Setenv(s3test.EnvRegion, srv.Region())
+	t.Setenv(s3test.EnvKMSKeys, strings.Join(keys, ","))
+	t.Setenv(s3test.EnvInsecure, "")
+	t.Setenv(s3test.EnvCAFile, "")
+	if pem := srv.CACertPEM(); pem != nil {
+		caFile := filepath.Join(t.TempDir(), "ca.crt")
+		require.NoError(t, os.WriteFile(caFile, pem, 0o644))
+		t.Setenv(s3test.EnvCAFile, caFile)
+	}
+
+	var out demoOutput
+	stdout, stderr := out.writers()
+	err := run(context.Background(), []string{"-demo"}, stdout, stderr)
+	require.NoError(t, err, "demo output:\n%s", &out)
+
+	text := out.String()
+	require.Contains(t, text, "Using the S3 endpoint "+srv.URL()+" from "+s3test.EnvEndpoint)
+	require.NotRegexp(t, startedAt, text, "the demo started a server though given one")
+	require.NotContains(t, text, secret, "the secret access key was printed")
+	checkTable(t, parseTable(t, text), keys)
+	require.Contains(t, text, "Deleted the 12 objects the demo wrote, and the 3 buckets it created.")
+	requireEmptyDir(t, tmp, "after the demo")
+
+	// The buckets the demo created are gone again.
+	client := srv.Client(t)
+	for _, bucket := range []string{"s3sse-demo-blocks", "s3sse-demo-ruler", "s3sse-demo-alertmanager"} {
+		exists, err := client.BucketExists(context.Background(), bucket)
+		require.NoError(t, err)
+		require.False(t, exists, "bucket %s left on the server", bucket)
+	}
+}
+
 func TestDemoCleansUpOnFailure(t *testing.T) {
 	errInjected := errors.New("injected failure")
 	tests := []struct {
@@ -365,9 +406,10 @@ func TestDemoCleansUpOnFailure(t *testing.T) {
 	}
 }
 
-// TestDemoInterruptedBySignal runs the built program and interrupts it as
-// Ctrl-C does, to check the signal wiring of main as well as the cleanup.
-func TestDemoInterruptedBySignal(t *testing.T) {
+// TestDemoInterrupted runs the built program and interrupts it the ways a
+// terminal or a pipeline does, to check the signal wiring of main as well
+// as the cleanup.
+func TestDemoInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the program; skipped with -short")
 	}
@@ -376,46 +418,68 @@ func TestDemoInterruptedBySignal(t *testing.T) {
 	build.Stderr = os.Stderr
 	require.NoError(t, build.Run(), "build the program")
 
-	tmp := isolate(t, false)
-	cmd := exec.Command(bin, "-demo")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	tests := []struct {
+		name string
+		// signal is sent once the demo writes; nil closes its stdout instead.
+		signal os.Signal
+		// cause is what the program's error says stopped it.
+		cause string
+	}{
+		{name: "Ctrl-C", signal: syscall.SIGINT, cause: "interrupt signal received"},
+		{name: "SIGTERM", signal: syscall.SIGTERM, cause: "terminated signal received"},
+		{name: "terminal closed", signal: syscall.SIGHUP, cause: "hangup signal received"},
+		{name: "output pipe closed, as by | head", cause: "broken pipe signal received"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := isolate(t, false)
+			cmd := exec.Command(bin, "-demo")
+			stdout, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
 
-	// Interrupt once the demo is writing: MinIO runs and the files exist.
-	var printed strings.Builder
-	var serverURL string
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		fmt.Fprintln(&printed, lines.Text())
-		if m := startedAt.FindStringSubmatch(lines.Text()); m != nil {
-			serverURL = m[1]
-		}
-		if strings.HasPrefix(lines.Text(), "Step 1.") {
-			require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-			break
-		}
-	}
-	if serverURL == "" && strings.Contains(stderr.String(), "no S3 server") {
-		_ = cmd.Wait()
-		skipWithoutMinIO(t, fmt.Errorf("%w: %s", s3test.ErrNoServer, stderr.String()))
-	}
-	require.NotEmpty(t, serverURL, "the demo started MinIO; output:\n%s\n%s", &printed, &stderr)
-	for lines.Scan() {
-		fmt.Fprintln(&printed, lines.Text())
-	}
+			// Interrupt once the demo is writing: MinIO runs, the files exist.
+			var printed strings.Builder
+			var serverURL string
+			lines := bufio.NewScanner(stdout)
+			for lines.Scan() {
+				fmt.Fprintln(&printed, lines.Text())
+				if m := startedAt.FindStringSubmatch(lines.Text()); m != nil {
+					serverURL = m[1]
+				}
+				if strings.HasPrefix(lines.Text(), "Step 1.") {
+					break
+				}
+			}
+			if serverURL == "" {
+				_ = cmd.Wait()
+				if strings.Contains(stderr.String(), s3test.ErrNoServer.Error()) {
+					skipWithoutMinIO(t, fmt.Errorf("%w: %s", s3test.ErrNoServer, &stderr))
+				}
+				t.Fatalf("the demo did not start MinIO; output:\n%s\n%s", &printed, &stderr)
+			}
 
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	require.ErrorAs(t, err, &exit, "the interrupted demo exits with an error; output:\n%s\n%s",
-		&printed, &stderr)
-	// NotifyContext's cause names the signal.
-	require.Contains(t, stderr.String(), "multitenant: interrupt signal received; ")
-	require.Contains(t, printed.String(), "The demo was interrupted")
-	require.Contains(t, printed.String(), "Stopped MinIO.")
-	requireClosed(t, serverURL, "after SIGINT")
-	requireEmptyDir(t, tmp, "after SIGINT")
+			if tc.signal != nil {
+				require.NoError(t, cmd.Process.Signal(tc.signal))
+				for lines.Scan() {
+					fmt.Fprintln(&printed, lines.Text())
+				}
+				require.Contains(t, printed.String(), "The demo was interrupted")
+				require.Contains(t, printed.String(), "Stopped MinIO.")
+			} else {
+				require.NoError(t, stdout.Close())
+			}
+
+			err = cmd.Wait()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "the interrupted demo exits with an error; output:"+
+				"\n%s\n%s", &printed, &stderr)
+			require.Contains(t, stderr.String(), "multitenant: "+tc.cause+"; ")
+			requireClosed(t, serverURL, tc.name)
+			requireEmptyDir(t, tmp, tc.name)
+		})
+	}
 }

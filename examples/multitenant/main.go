@@ -39,9 +39,12 @@ import (
 )
 
 func main() {
-	// Ctrl-C and SIGTERM cancel ctx; run then stops what it started and
-	// removes its files before returning.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C, SIGTERM, a closed terminal (SIGHUP) and a closed output pipe
+	// (SIGPIPE, as with `| head`) cancel ctx; run then stops what it started
+	// and removes its files before returning. Without SIGPIPE here, the first
+	// write to a closed pipe would kill the process with no cleanup at all.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM,
+		syscall.SIGHUP, syscall.SIGPIPE)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
