@@ -219,10 +219,7 @@ func runDemo(ctx context.Context, args []string, cfg *Config, cl *commandLine,
 		return err
 	}
 
-	if err := d.walkthrough(ctx); err != nil {
-		return err
-	}
-	return nil
+	return d.walkthrough(ctx)
 }
 
 // showConfig prints the blocks_storage section of the configuration in
