@@ -133,9 +133,11 @@ func (c *Config) RegisterFlagsWithPrefix(prefix string, f *flag.FlagSet) {
 }
 
 // Validate checks the block without reading any key file; Encryption reads
-// them. It refuses an unknown type, an encryption context that is not a JSON
-// object of string values S3 accepts (whatever the type, so that a typo does
-// not wait for a type change), and SSE-C without a key file. Each error is a
+// them. It refuses an unknown type, a KMS key id holding a control character
+// such as a line break (no HTTP request could carry it), an encryption
+// context that is not a JSON object of string values S3 accepts (both
+// whatever the type, so that a typo does not wait for a type change), and
+// SSE-C without a key file. Each error is a
 // *ConfigError that names the YAML key and the flag, the value and what would
 // be valid, and matches ErrInvalidConfig and one precise sentinel with
 // errors.Is. Values that the type does not use (a KMS key id with SSE-S3, for

@@ -166,6 +166,13 @@ func (s settings) parse() (map[string]string, error) {
 			"unknown SSE type; valid: %s", validTypes)
 	}
 
+	if i := strings.IndexFunc(s.keyID, isControl); i >= 0 {
+		// Go's HTTP client would refuse to send it, at the first upload.
+		return nil, s.errorf(s.names.keyID, s.keyID, ErrInvalidConfig,
+			"control character at offset %d; a KMS key id is a key id, ARN or alias such as "+
+				"alias/team-a, on one line", i)
+	}
+
 	ctx, err := s.context.Parse()
 	if err != nil {
 		return nil, s.errorf(s.names.context, string(s.context), ErrInvalidEncryptionContext,
@@ -178,6 +185,8 @@ func (s settings) parse() (map[string]string, error) {
 	}
 	return ctx, nil
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // warnings lists values the type does not use. They are accepted, as Cortex
 // accepts them, but an operator who set them most likely meant something.
