@@ -7,8 +7,20 @@ MINIO         := $(TOOLS)/minio
 MINIO_STAMP   := $(TOOLS)/.minio-$(MINIO_VERSION)
 
 # How long each fuzz target runs in `make test`, and in `make fuzz`.
-FUZZTIME      ?= 5s
+FUZZTIME      ?= 3s
 FUZZTIME_LONG ?= 5m
+
+# fuzz-each runs every fuzz target of every package for $(1). Go fuzzes one
+# target per run; a failing input is written to the package's testdata/fuzz,
+# where plain `go test` runs it from then on.
+define fuzz-each
+	@set -e; for pkg in $$(go list ./...); do \
+		for target in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$target ($$pkg) for $(1)"; \
+			go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(1) $$pkg; \
+		done; \
+	done
+endef
 
 export S3SSE_MINIO_BIN := $(MINIO)
 
@@ -20,9 +32,15 @@ all: test
 demo: $(if $(S3SSE_S3_ENDPOINT)$(findstring s3.endpoint,$(DEMO_FLAGS)),,$(MINIO_STAMP))
 	go run ./examples/multitenant -demo $(DEMO_FLAGS)
 
-## test: vet, then every test against a real MinIO; no server is a failure.
+## test: vet, then every test against a real MinIO (no server is a failure),
+## then each fuzz target for FUZZTIME.
 test: $(MINIO_STAMP) vet
 	S3SSE_REQUIRE_S3=1 go test -race -count=1 ./...
+	$(call fuzz-each,$(FUZZTIME))
+
+## fuzz: each fuzz target for FUZZTIME_LONG (default 5m; make fuzz FUZZTIME_LONG=1h).
+fuzz:
+	$(call fuzz-each,$(FUZZTIME_LONG))
 
 vet:
 	go vet ./...
