@@ -868,8 +868,17 @@ func (s StoredEncryption) String() string {
 // "arn:aws:kms:...:<id>" or ".../key/<id>"); an empty wanted key id, the
 // server's managed key, matches any key, as the server does not say which
 // key is its managed one. An alias cannot be checked without asking the KMS
-// and never matches.
+// and never matches. A policy that sends no SSE header is satisfied by
+// whatever the bucket's default encryption gave the object, except SSE-C,
+// whose objects cannot be read without a key the policy does not have.
 func (s StoredEncryption) Satisfies(want *Encryption) (bool, string) {
+	if want.typ == TypeNone {
+		if s.Type == TypeSSEC {
+			return false, fmt.Sprintf("stored as %s, which needs a key to be read; "+
+				"the policy sends no SSE header", s)
+		}
+		return true, ""
+	}
 	if s.Type != want.typ {
 		return false, fmt.Sprintf("stored as %s, required %s", s, want)
 	}

@@ -471,7 +471,7 @@ func (r *walk) inspect(ctx context.Context, j job) *outcome {
 	}
 
 	o := &outcome{stored: attrs.Encryption, etag: attrs.ETag, size: attrs.Size}
-	if ok, reason := complies(attrs.Encryption, j.t.want); ok {
+	if ok, reason := attrs.Encryption.Satisfies(j.t.want); ok {
 		o.status = statusCompliant
 	} else {
 		o.status, o.reason = statusNonCompliant, reason
@@ -497,21 +497,6 @@ func (r *walk) inspectUnreadable(ctx context.Context, j job, err error) *outcome
 		return nil
 	}
 	return &outcome{status: statusError, size: j.size, err: err}
-}
-
-// complies reports whether an object stored with s meets the tenant's
-// policy, and why not. A policy without an SSE type sends no header, so
-// whatever the bucket's default encryption gave the object complies; only
-// an SSE-C object does not, as it needs a key to be read at all.
-func complies(s s3sse.StoredEncryption, want *s3sse.Encryption) (bool, string) {
-	if want.Type() == s3sse.TypeNone {
-		if s.Type == s3sse.TypeSSEC {
-			return false, fmt.Sprintf("stored as %s, which needs a key to be read; the "+
-				"tenant's policy sends no SSE header", s)
-		}
-		return true, ""
-	}
-	return s.Satisfies(want)
 }
 
 // reencrypt rewrites a non-compliant object under the tenant's encryption,
@@ -564,7 +549,7 @@ func (r *walk) reencrypt(ctx context.Context, j job, o *outcome) {
 		o.status, o.err = statusFailed, fmt.Errorf("copied, but reading it back: %w", err)
 		return
 	}
-	if ok, reason := complies(attrs.Encryption, j.t.want); !ok {
+	if ok, reason := attrs.Encryption.Satisfies(j.t.want); !ok {
 		o.status = statusFailed
 		o.err = fmt.Errorf("copied, but the object is still not compliant: %s", reason)
 		return
