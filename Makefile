@@ -30,7 +30,7 @@ all: test
 
 ## demo: run the main job end to end against a local MinIO with a KMS.
 demo: $(if $(S3SSE_S3_ENDPOINT)$(findstring s3.endpoint,$(DEMO_FLAGS)),,$(MINIO_STAMP))
-	go run ./examples/multitenant -demo $(DEMO_FLAGS)
+	@go run ./examples/multitenant -demo $(DEMO_FLAGS)
 
 ## test: vet, then every test against a real MinIO (no server is a failure),
 ## then each fuzz target for FUZZTIME.
