@@ -48,12 +48,12 @@ func ExampleNewResolver() {
 			fmt.Println(err)
 			continue
 		}
-		fmt.Printf("%s: %s (%s)\n", tenant, enc, enc.Source())
+		fmt.Printf("%s: %s\n", tenant, enc)
 	}
 	// Output:
-	// team-a: SSE-KMS key=alias/team-a context={"tenant":"team-a"} (override from the host's limits)
-	// team-b: SSE-S3 (override from the host's limits)
-	// team-c: SSE-KMS key=alias/platform (sse block)
+	// team-a: SSE-KMS key=alias/team-a context={"tenant":"team-a"}
+	// team-b: SSE-S3
+	// team-c: SSE-KMS key=alias/platform
 }
 
 // A RuntimeConfig reads the per-tenant overrides from the runtime config
