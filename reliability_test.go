@@ -657,3 +657,116 @@ func (tb *testBucket) requireKMSCallsUnder(t *testing.T, calls map[string][]s3te
 			"object %s reports key %s, but the KMS %s call was under %s", key, stored.KMSKeyID, c.Op, c.Key)
 	}
 }
+
+// TestTenantCannotReachAnotherTenantsPrefix tries the paths a tenant could
+// use to reach another's objects. Names are checked by the library (Key);
+// Iter's directory is not, and MinIO refuses ".." in a prefix while S3
+// takes it literally: either way nothing of the other tenant is listed.
+func TestTenantCannotReachAnotherTenantsPrefix(t *testing.T) {
+	srv := s3test.Shared(t)
+	tb := newTestBucket(t, srv, s3sse.Config{}, nil)
+	ctx := context.Background()
+	a, b := tb.tenant(t, "tenant-a"), tb.tenant(t, "tenant-b")
+	require.NoError(t, b.Upload(ctx, "secret/obj", strings.NewReader("tenant b's")))
+	require.NoError(t, a.Upload(ctx, "own", strings.NewReader("tenant a's")))
+
+	for _, name := range []string{"../tenant-b/secret/obj", "x/../../tenant-b/secret/obj",
+		"./../tenant-b/secret/obj"} {
+		_, err := a.Get(ctx, name)
+		require.ErrorIs(t, err, s3sse.ErrInvalidObjectName, "Get(%q)", name)
+		_, err = a.Exists(ctx, name)
+		require.ErrorIs(t, err, s3sse.ErrInvalidObjectName, "Exists(%q)", name)
+		require.ErrorIs(t, a.Delete(ctx, name), s3sse.ErrInvalidObjectName, "Delete(%q)", name)
+		require.ErrorIs(t, a.Copy(ctx, name, "stolen"), s3sse.ErrInvalidObjectName, "Copy(%q)", name)
+	}
+
+	for _, dir := range []string{"", "../tenant-b", "../tenant-b/secret", "..", "/../tenant-b",
+		"./../tenant-b", "x/../../tenant-b", "%2e%2e/tenant-b", "..%2ftenant-b"} {
+		for _, recursive := range []bool{false, true} {
+			var names []string
+			err := a.Iter(ctx, dir, func(n string) error { names = append(names, n); return nil },
+				&s3sse.IterOptions{Recursive: recursive})
+			for _, n := range names {
+				require.NotContains(t, n, "secret", "Iter(%q, recursive %v) listed tenant-b's %q",
+					dir, recursive, n)
+			}
+			if dir == "" {
+				require.NoError(t, err)
+				require.Equal(t, []string{"own"}, names, "tenant-a's own listing")
+			}
+		}
+	}
+	require.Equal(t, "tenant b's", string(content(t)(b.Get(ctx, "secret/obj"))), "tenant-b's object")
+}
+
+// TestRuntimeConfigCaughtHalfWrittenAtEveryByte reloads every prefix of a
+// runtime config file, as a reload that catches a writer rewriting the
+// file in place would read it, and pins which of them the library
+// rejects: every prefix that is empty or comments only, that ends inside a
+// key, or that ends inside a quoted value. The others parse (a file cut at
+// the end of a line is a valid file) and are counted: no reader can tell
+// them from an edit, which is why files must be replaced by a rename.
+func TestRuntimeConfigCaughtHalfWrittenAtEveryByte(t *testing.T) {
+	old := goodRuntimeConfig("key-old")
+	next := goodRuntimeConfig("key-next")
+	file := filepath.Join(t.TempDir(), "runtime.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(old), 0o600))
+	rc, err := s3sse.NewRuntimeConfig(context.Background(), s3sse.RuntimeConfigConfig{
+		Files: []string{file},
+	}, nil, nil)
+	require.NoError(t, err)
+	t.Cleanup(rc.Stop)
+	r, err := s3sse.NewResolver(s3sse.Config{}, rc, nil)
+	require.NoError(t, err)
+	inForce := rc.Status().Hash
+
+	var rejected, accepted int
+	for n := 0; n < len(next); n++ {
+		prefix := next[:n]
+		writeInPlace(t, file, prefix)
+		err := rc.Reload()
+
+		last := prefix[strings.LastIndexByte(prefix, '\n')+1:]
+		body := strings.TrimSpace(last)
+		mustReject := ""
+		switch {
+		case strings.TrimSpace(strings.Join(nonComments(prefix), "")) == "":
+			mustReject = "empty or comments only"
+		case body != "" && body[0] != '#' && !strings.Contains(body, ":"):
+			mustReject = "cut inside a key"
+		case strings.Count(body, "'")%2 == 1:
+			mustReject = "cut inside a quoted value"
+		}
+
+		if err != nil {
+			rejected++
+			status := rc.Status()
+			require.False(t, status.LastReloadSuccessful, "prefix %q", prefix)
+			require.Equal(t, inForce, status.Hash, "prefix %q: a rejected reload changed the config", prefix)
+			a, err := r.Encryption("tenant-a")
+			require.NoError(t, err)
+			require.Equal(t, "key-old", a.KMSKeyID(), "prefix %q: tenant-a after a rejected reload", prefix)
+		} else {
+			require.Empty(t, mustReject, "prefix %q (%s) was accepted", prefix, mustReject)
+			accepted++
+		}
+
+		// Back to the old file, so that each prefix is read after it.
+		writeInPlace(t, file, old)
+		require.NoError(t, rc.Reload())
+		require.Equal(t, inForce, rc.Status().Hash)
+	}
+	t.Logf("%d prefixes of a %d-byte file: %d rejected, %d parsed as a valid file", len(next),
+		len(next), rejected, accepted)
+}
+
+// nonComments returns the lines of text that are not comments.
+func nonComments(text string) []string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
