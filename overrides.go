@@ -208,8 +208,9 @@ type ResolverOptions struct {
 // Values are built once, not per call. Over a RuntimeConfig, resolving is
 // a map lookup on the config in force, with no lock and no allocation.
 // Over a host-supplied Provider, whose values may change at any moment, the
-// three (or five) strings it returns are looked up in a cache of built
-// values, so JSON is parsed once per distinct value.
+// three (or five) strings it returns are looked up, again with no lock and
+// no allocation, in a cache of built values, so JSON is parsed once per
+// distinct value rather than once per call.
 //
 // A Resolver is safe for concurrent use.
 type Resolver struct {
@@ -286,8 +287,7 @@ func NewResolverWithOptions(defaults Config, overrides Provider, opts *ResolverO
 	default:
 		r.host = p
 		r.hostKeys, _ = p.(CustomerKeyProvider)
-		r.cache = &hostCache{entries: map[hostKey]*hostEntry{}, max: o.CacheSize,
-			seed: maphash.MakeSeed()}
+		r.cache = newHostCache(o.CacheSize)
 	}
 	r.def.lazy = r.def.keyFiles && r.runtime == nil
 	return r, nil
@@ -388,39 +388,80 @@ func sameKeys(a, b *Encryption) bool {
 	return true
 }
 
-// hostKey is what a host-supplied Provider says of a tenant: the cache's
-// key. Comparing it takes no allocation.
+// hostKey is what a host-supplied Provider says of a tenant. Comparing
+// it takes no allocation.
 type hostKey struct {
 	typ, keyID, context, keyFile string
-	// previous is a hash of the previous key files, 0 for none; the entry
-	// keeps the list to rule out a collision.
+	// previous is a hash of the previous key files, 0 for none; a value
+	// keeps the list itself to rule out a collision.
 	previous uint64
 }
 
-// hostCache holds built values of a host-supplied Provider. Misses, once
-// per distinct value, take the write lock; hits share the read lock.
+// hostCache holds what a Resolver built from a host-supplied Provider, in
+// two maps that reads take no lock on. values holds each distinct value
+// once, built once, however many tenants have it: a bad value is logged
+// once, and JSON is parsed once. tenants holds each tenant's view of its
+// value, the same encryption named after the tenant; it is also the faster
+// lookup, since it hashes the short tenant ID rather than the value.
 type hostCache struct {
-	mu      sync.RWMutex
-	entries map[hostKey]*hostEntry
-	max     int
+	values  readMostly[hostKey, *hostValue]
+	tenants readMostly[string, *tenantView]
 	seed    maphash.Seed
 }
 
-type hostEntry struct {
-	settings settings
+func newHostCache(max int) *hostCache {
+	c := &hostCache{seed: maphash.MakeSeed()}
+	c.values.init(max)
+	c.tenants.init(max)
+	return c
+}
+
+func (c *hostCache) hashFiles(files []string) uint64 {
+	if len(files) == 0 {
+		return 0
+	}
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	for _, f := range files {
+		h.WriteString(f)
+		h.WriteByte(0)
+	}
+	return h.Sum64() | 1 // never 0, which stands for none
+}
+
+// hostValue is one distinct value of a host-supplied Provider, built.
+type hostValue struct {
+	settings settings // as first seen, naming the first tenant with it
 	previous []string
-	keyFiles bool
+	keyFiles bool // whether it names SSE-C key files, read again every refresh
 
 	built       atomic.Pointer[hostBuilt]
 	nextRefresh atomic.Int64
 	refreshing  atomic.Bool
-	lastErr     string // the error last logged; guarded by refreshing after creation
+	lastErr     string // the error last logged; guarded by refreshing once published
 }
 
 // hostBuilt is a built value or why it cannot be built.
 type hostBuilt struct {
 	enc *Encryption
 	err *ConfigError
+}
+
+// tenantView is a tenant's value as the tenant sees it. Its state changes
+// when the provider's strings for the tenant do, or when the value's key
+// files are read again; the view itself stays, so the map never changes
+// for a tenant it holds.
+type tenantView struct {
+	state atomic.Pointer[viewState]
+}
+
+type viewState struct {
+	key      hostKey
+	previous []string
+	value    *hostValue
+	built    *hostBuilt  // the value's build this state comes from
+	enc      *Encryption // built.enc, named after the tenant; nil on error
+	err      error       // built.err, naming the tenant; nil on success
 }
 
 func (r *Resolver) hostEncryption(tenantID string) (*Encryption, error) {
@@ -440,121 +481,125 @@ func (r *Resolver) hostEncryption(tenantID string) (*Encryption, error) {
 		k.previous = r.cache.hashFiles(previous)
 	}
 
-	r.cache.mu.RLock()
-	e := r.cache.entries[k]
-	r.cache.mu.RUnlock()
-	if e == nil || !slices.Equal(e.previous, previous) {
-		e = r.addHostEntry(k, previous, tenantID)
+	if v, ok := r.cache.tenants.load(tenantID); ok {
+		s := v.state.Load()
+		if s.key == k && slices.Equal(s.previous, previous) {
+			b := s.value.built.Load()
+			if s.value.keyFiles {
+				b = r.refreshHostValue(s.value)
+			}
+			if b == s.built {
+				return s.enc, s.err
+			}
+		}
+	}
+	return r.hostEncryptionSlow(tenantID, k, previous)
+}
+
+// hostEncryptionSlow finds or builds the value and updates the tenant's
+// view: the first time a tenant is seen, when its strings change, and when
+// its key files were read again.
+func (r *Resolver) hostEncryptionSlow(tenantID string, k hostKey, previous []string) (*Encryption, error) {
+	value, ok := r.cache.values.load(k)
+	if !ok || !slices.Equal(value.previous, previous) {
+		value = r.cache.values.loadOrAdd(k, func() *hostValue {
+			return r.newHostValue(k, previous, tenantID)
+		})
+		if !slices.Equal(value.previous, previous) {
+			// Two lists of previous key files with one hash: build this one
+			// apart. Astronomically rare, so it need not be fast.
+			value = r.newHostValue(k, previous, tenantID)
+		}
+	}
+	b := value.built.Load()
+	if value.keyFiles {
+		b = r.refreshHostValue(value)
 	}
 
-	b := e.built.Load()
-	if e.keyFiles {
-		b = r.refreshHostEntry(e, tenantID)
-	}
+	s := &viewState{key: k, previous: value.previous, value: value, built: b}
 	if b.err != nil {
-		return nil, b.errorFor(tenantID)
+		s.err = b.errorFor(tenantID)
+	} else {
+		enc := *b.enc // shares the immutable parts: the context, keys and minio-go value
+		enc.source = settings{tenant: tenantID}.source()
+		s.enc = &enc
 	}
-	return b.enc, nil
+	v := r.cache.tenants.loadOrAdd(tenantID, func() *tenantView { return &tenantView{} })
+	v.state.Store(s)
+	return s.enc, s.err
 }
 
-func (c *hostCache) hashFiles(files []string) uint64 {
-	if len(files) == 0 {
-		return 0
-	}
-	var h maphash.Hash
-	h.SetSeed(c.seed)
-	for _, f := range files {
-		h.WriteString(f)
-		h.WriteByte(0)
-	}
-	return h.Sum64() | 1 // never 0, which stands for none
-}
-
-// addHostEntry builds a value seen for the first time, under the write
-// lock so that it is built, and its problems logged, once.
-func (r *Resolver) addHostEntry(k hostKey, previous []string, tenantID string) *hostEntry {
-	r.cache.mu.Lock()
-	if e := r.cache.entries[k]; e != nil && slices.Equal(e.previous, previous) {
-		r.cache.mu.Unlock()
-		return e
-	}
+// newHostValue builds a value seen for the first time and logs what is
+// wrong with it, once.
+func (r *Resolver) newHostValue(k hostKey, previous []string, tenantID string) *hostValue {
 	o := TenantOverride{Type: SSEType(k.typ), KMSKeyID: k.keyID,
 		KMSEncryptionContext: EncryptionContext(k.context), CustomerKeyFile: k.keyFile,
 		CustomerPreviousKeyFiles: slices.Clone(previous)}
-	e := &hostEntry{settings: o.settings(tenantID, ""), previous: o.CustomerPreviousKeyFiles,
+	v := &hostValue{settings: o.settings(tenantID, ""), previous: o.CustomerPreviousKeyFiles,
 		keyFiles: k.keyFile != "" || len(previous) > 0}
-	b := e.build()
-	e.built.Store(b)
-	e.nextRefresh.Store(r.now().Add(r.refresh).UnixNano())
-	if b.err != nil {
-		e.lastErr = b.err.Error()
-	}
-	if len(r.cache.entries) >= r.cache.max {
-		r.cache.entries = make(map[hostKey]*hostEntry, len(r.cache.entries))
-	}
-	r.cache.entries[k] = e
-	r.cache.mu.Unlock()
+	b := v.build()
+	v.built.Store(b)
+	v.nextRefresh.Store(r.now().Add(r.refresh).UnixNano())
 
 	if b.err != nil {
+		v.lastErr = b.err.Error()
 		r.logInvalid(b.err, "invalid SSE override from the host's limits; every upload and read "+
 			"of a tenant with this value fails until it changes")
 	}
-	for _, w := range e.settings.warnings() {
+	for _, w := range v.settings.warnings() {
 		level.Warn(r.logger).Log("msg", fmt.Sprintf("tenant %q: %s", tenantID, w),
 			"tenant", tenantID)
 	}
-	return e
+	return v
 }
 
-// refreshHostEntry reads the entry's key files again once its refresh
+// refreshHostValue reads the value's key files again once its refresh
 // period is over. One caller does it; the others go on with the value in
 // force.
-func (r *Resolver) refreshHostEntry(e *hostEntry, tenantID string) *hostBuilt {
-	b := e.built.Load()
+func (r *Resolver) refreshHostValue(v *hostValue) *hostBuilt {
+	b := v.built.Load()
 	now := r.now().UnixNano()
-	if now < e.nextRefresh.Load() || !e.refreshing.CompareAndSwap(false, true) {
+	if now < v.nextRefresh.Load() || !v.refreshing.CompareAndSwap(false, true) {
 		return b
 	}
-	defer e.refreshing.Store(false)
-	e.nextRefresh.Store(now + int64(r.refresh))
+	defer v.refreshing.Store(false)
+	v.nextRefresh.Store(now + int64(r.refresh))
 
-	next := e.build()
+	next := v.build()
 	switch {
 	case next.err == nil:
-		e.lastErr = ""
+		v.lastErr = ""
 		if !sameKeys(b.enc, next.enc) {
-			e.built.Store(next)
+			v.built.Store(next)
 		}
 	case b.err == nil:
 		// The key in force was good: keep it rather than fail every upload.
-		if msg := next.err.Error(); msg != e.lastErr {
-			e.lastErr = msg
+		if msg := next.err.Error(); msg != v.lastErr {
+			v.lastErr = msg
 			r.logInvalid(next.err, "cannot read SSE-C key files again; the previous key stays "+
 				"in force")
 		}
 	default:
-		e.built.Store(next)
-		if msg := next.err.Error(); msg != e.lastErr {
-			e.lastErr = msg
+		v.built.Store(next)
+		if msg := next.err.Error(); msg != v.lastErr {
+			v.lastErr = msg
 			r.logInvalid(next.err, "invalid SSE override from the host's limits; every upload "+
 				"and read of a tenant with this value fails until it changes")
 		}
 	}
-	return e.built.Load()
+	return v.built.Load()
 }
 
-func (e *hostEntry) build() *hostBuilt {
-	enc, err := e.settings.build(nil)
+func (v *hostValue) build() *hostBuilt {
+	enc, err := v.settings.build(nil)
 	if err != nil {
 		ce, ok := err.(*ConfigError)
 		if !ok {
-			ce = &ConfigError{Tenant: e.settings.tenant, Key: overrideKeyNames[typeKey],
-				Value: string(e.settings.typ), Reason: err.Error(), Err: err}
+			ce = &ConfigError{Tenant: v.settings.tenant, Key: overrideKeyNames[typeKey],
+				Value: string(v.settings.typ), Reason: err.Error(), Err: err}
 		}
 		return &hostBuilt{err: ce}
 	}
-	// One value serves every tenant with the same strings.
-	enc.source = "override from the host's limits"
 	return &hostBuilt{enc: enc}
 }
 
@@ -572,4 +617,85 @@ func (b *hostBuilt) errorFor(tenantID string) error {
 func (r *Resolver) logInvalid(err *ConfigError, msg string) {
 	level.Error(r.logger).Log("msg", msg, "tenant", err.Tenant, "key", err.Key,
 		"value", err.Value, "err", err)
+}
+
+// readMostly is a bounded map for entries read far more often than added,
+// and never replaced. Reads of entries added a while ago take no lock: they
+// are in read, an immutable map. New entries go to dirty, under the mutex,
+// and are folded into a new read map once lookups have found enough of them
+// there to pay for copying it. When the map holds max entries it starts
+// over: entries in use are added again, and those no longer in use go.
+type readMostly[K comparable, V any] struct {
+	read atomic.Pointer[map[K]V]
+
+	mu     sync.Mutex
+	dirty  map[K]V // entries not in read
+	misses int     // lookups that found their entry in dirty
+	max    int
+}
+
+func (m *readMostly[K, V]) init(max int) {
+	m.read.Store(&map[K]V{})
+	m.dirty = map[K]V{}
+	m.max = max
+}
+
+func (m *readMostly[K, V]) load(k K) (V, bool) {
+	if v, ok := (*m.read.Load())[k]; ok {
+		return v, true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.dirty[k]
+	if ok {
+		m.misses++
+		m.promoteIfDue()
+	}
+	return v, ok
+}
+
+// loadOrAdd returns k's entry, adding the one add returns if there is
+// none. add runs under the lock, so once per key.
+func (m *readMostly[K, V]) loadOrAdd(k K, add func() V) V {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.dirty[k]; ok {
+		return v
+	}
+	read := *m.read.Load()
+	if v, ok := read[k]; ok {
+		return v
+	}
+	if len(read)+len(m.dirty) >= m.max {
+		m.read.Store(&map[K]V{})
+		m.dirty = map[K]V{}
+		m.misses = 0
+	}
+	v := add()
+	m.dirty[k] = v
+	return v
+}
+
+func (m *readMostly[K, V]) promoteIfDue() {
+	read := *m.read.Load()
+	if m.misses < len(m.dirty)+len(read)/16 {
+		return
+	}
+	next := make(map[K]V, len(read)+len(m.dirty))
+	for k, v := range read {
+		next[k] = v
+	}
+	for k, v := range m.dirty {
+		next[k] = v
+	}
+	m.read.Store(&next)
+	m.dirty = map[K]V{}
+	m.misses = 0
+}
+
+// len is how many entries the map holds.
+func (m *readMostly[K, V]) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(*m.read.Load()) + len(m.dirty)
 }

@@ -105,9 +105,7 @@ func TestResolverOverrideReplacesTheBlock(t *testing.T) {
 		for _, tt := range tests {
 			e := requireEncryption(t, r, tt.tenant, tt.typ, tt.keyID)
 			require.Equal(t, tt.context, e.Context(), "tenant %q: context", tt.tenant)
-			if _, host := p.(*hostLimits); !host {
-				require.Contains(t, e.Source(), tt.source, "tenant %q", tt.tenant)
-			}
+			require.Contains(t, e.Source(), tt.source, "tenant %q", tt.tenant)
 
 			sse, err := r.Resolve(tt.tenant)
 			require.NoError(t, err)
@@ -176,11 +174,14 @@ func TestResolverHostValuesChange(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnknownSSEType, "a bad value is an error, not the last good one")
 	h.set("tenant-a", TenantOverride{Type: TypeSSEKMS, KMSKeyID: "key-1"})
 	again := requireEncryption(t, r, "tenant-a", TypeSSEKMS, "key-1")
-	require.Same(t, first, again, "a value seen before is built once")
+	require.Equal(t, first, again)
+	same := requireEncryption(t, r, "tenant-a", TypeSSEKMS, "key-1")
+	require.Same(t, again, same, "an unchanged value is not built again")
 
 	h.set("tenant-b", TenantOverride{Type: TypeSSEKMS, KMSKeyID: "key-1"})
 	other := requireEncryption(t, r, "tenant-b", TypeSSEKMS, "key-1")
-	require.Same(t, first, other, "tenants with the same strings share the built value")
+	require.Equal(t, `override of tenant "tenant-b"`, other.Source())
+	require.Equal(t, 3, r.cache.values.len(), "key-1, key-2 and the bad type, each built once")
 }
 
 func TestResolverHostWithoutCustomerKeys(t *testing.T) {
@@ -203,10 +204,8 @@ func TestResolverHostCacheIsBounded(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		for i := 0; i < 10; i++ {
 			requireEncryption(t, r, fmt.Sprintf("tenant-%d", i), TypeSSEKMS, fmt.Sprintf("key-%d", i))
-			r.cache.mu.RLock()
-			n := len(r.cache.entries)
-			r.cache.mu.RUnlock()
-			require.LessOrEqual(t, n, 3, "cache entries after tenant-%d", i)
+			require.LessOrEqual(t, r.cache.values.len(), 3, "values after tenant-%d", i)
+			require.LessOrEqual(t, r.cache.tenants.len(), 3, "tenants after tenant-%d", i)
 		}
 	}
 }
