@@ -12,6 +12,7 @@ import (
 	"hash/maphash"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -180,9 +181,12 @@ func (c RuntimeConfigConfig) MarshalYAML() (any, error) {
 // unreadable or malformed, or any tenant invalid, the whole reload is
 // rejected, the last good config stays in force, and each problem is logged
 // at error level. Status and the optional metrics tell the host how the last
-// reload went. A file that held a config and is found empty is rejected the
-// same way, as a file caught while rewritten in place; write files by
-// renaming a complete one over them, which no reload can catch half-done.
+// reload went. A file that held a config and is found empty, or holding only
+// comments, is rejected the same way, as a file caught while rewritten in
+// place. Other moments of an in-place rewrite can parse as a valid config (a
+// file cut at the end of a line), so write files by renaming a complete one
+// over them, as Kubernetes does for mounted ConfigMaps: no reload can catch
+// a rename half-done.
 //
 // A RuntimeConfig is safe for concurrent use; reads never wait for a reload.
 type RuntimeConfig struct {
@@ -197,13 +201,14 @@ type RuntimeConfig struct {
 	reloadMu sync.Mutex
 	seed     maphash.Seed
 	fileSums []uint64 // content hash of each file in force
-	// fileHeld is whether each file in force held more than white space.
+	// fileHeld is whether each file in force held more than white space
+	// and comments.
 	fileHeld []bool
 	// rejectedSums are the content hashes of files whose parse failed with
 	// rejectedErr, so that the same broken files are not parsed every period.
 	rejectedSums []uint64
 	rejectedErr  error
-	buffers      [][]byte            // read buffers, one per file, kept to spare the allocation
+	chunk        []byte              // hashFiles' buffer
 	warned       map[string]struct{} // warnings logged for the config in force
 
 	statusMu sync.Mutex
@@ -296,7 +301,6 @@ func newRuntimeConfig(ctx context.Context, cfg RuntimeConfigConfig, reg promethe
 		period:    cfg.ReloadPeriod,
 		logger:    logger,
 		seed:      maphash.MakeSeed(),
-		buffers:   make([][]byte, len(cfg.Files)),
 		now:       clock.now,
 		afterTick: clock.afterTick,
 		done:      make(chan struct{}),
@@ -408,15 +412,16 @@ func (rc *RuntimeConfig) override(tenantID string) *TenantOverride {
 // applies. It is the resolver's fast path: one map lookup on an immutable
 // snapshot, no lock, no allocation.
 func (rc *RuntimeConfig) encryption(tenantID string) *Encryption {
-	if t, ok := rc.current.Load().tenants[tenantID]; ok {
-		return t.enc
-	}
-	return nil
+	return rc.current.Load().encryption[tenantID]
 }
 
 // runtimeSnapshot is one loaded config. It is never changed once published.
 type runtimeSnapshot struct {
 	tenants map[string]*tenantEntry
+	// encryption holds the built overrides of the tenants with an
+	// s3_sse_type, apart from tenants so that a resolve reads one map slot
+	// and no entry: with 100,000 tenants, each memory access is a cache miss.
+	encryption map[string]*Encryption
 	// order lists the tenants as the files first name them, so that errors
 	// and warnings come out in file order.
 	order       []string
@@ -435,6 +440,10 @@ type tenantEntry struct {
 	fileOf [numOverrideKeys]int16
 	// enc is the built override, nil when s3_sse_type is not set.
 	enc *Encryption
+	// listedIn and listedAt are the file index and line where parsing last
+	// found the tenant, to tell a tenant a file lists twice.
+	listedIn int16
+	listedAt int
 }
 
 // Reload reads the files now, as the reload loop does every period, and
@@ -456,21 +465,22 @@ func (rc *RuntimeConfig) Reload() error {
 // reload does the work of Reload, and reports whether it changed the config
 // in force.
 func (rc *RuntimeConfig) reload(now time.Time) (bool, error) {
-	contents, sums, err := rc.readFiles()
+	// Hashing the files as they stream by is what every period costs when
+	// nothing changed; they are read whole only when a hash differs.
+	sums, err := rc.hashFiles()
 	if err != nil {
 		return false, err
 	}
 	old := rc.current.Load()
-	if err := rc.refuseEmptied(contents, old); err != nil {
-		return false, err
-	}
 	keys := newKeyFileReader()
 	defer keys.clear()
 
 	var (
-		tenants map[string]*tenantEntry
-		order   []string
-		digest  [sha256.Size]byte
+		tenants  map[string]*tenantEntry
+		order    []string
+		digest   [sha256.Size]byte
+		fresh    = true
+		contents [][]byte
 	)
 	switch {
 	case old != nil && slices.Equal(sums, rc.fileSums):
@@ -478,11 +488,20 @@ func (rc *RuntimeConfig) reload(now time.Time) (bool, error) {
 			return false, nil
 		}
 		// Only key files changed: the overrides are those in force.
-		tenants, order, digest = old.tenants, old.order, old.filesDigest
+		tenants, order, digest, fresh = old.tenants, old.order, old.filesDigest, false
 	case rc.rejectedErr != nil && slices.Equal(sums, rc.rejectedSums):
 		// The same broken files as last time: no need to parse them again.
 		return false, rc.rejectedErr
 	default:
+		// What was hashed may have changed again since: what is parsed is
+		// hashed anew, so that the next period compares with it.
+		contents, sums, err = rc.readFiles()
+		if err != nil {
+			return false, err
+		}
+		if err := rc.refuseEmptied(contents, old); err != nil {
+			return false, err
+		}
 		tenants, order, err = rc.parse(contents)
 		if err != nil {
 			rc.rejectedSums, rc.rejectedErr = sums, err
@@ -492,7 +511,7 @@ func (rc *RuntimeConfig) reload(now time.Time) (bool, error) {
 	}
 	rc.rejectedSums, rc.rejectedErr = nil, nil
 
-	snap, warnings, err := rc.build(tenants, order, old, keys)
+	snap, warnings, err := rc.build(tenants, order, fresh, old, keys)
 	if err != nil {
 		return false, err
 	}
@@ -502,9 +521,11 @@ func (rc *RuntimeConfig) reload(now time.Time) (bool, error) {
 
 	rc.current.Store(snap)
 	rc.fileSums = sums
-	rc.fileHeld = rc.fileHeld[:0]
-	for _, c := range contents {
-		rc.fileHeld = append(rc.fileHeld, len(bytes.TrimSpace(c)) > 0)
+	if contents != nil {
+		rc.fileHeld = rc.fileHeld[:0]
+		for _, c := range contents {
+			rc.fileHeld = append(rc.fileHeld, holdsYAML(c))
+		}
 	}
 	rc.logWarnings(warnings)
 	level.Info(rc.logger).Log("msg", "runtime config loaded", "files", strings.Join(rc.files, ","),
@@ -512,15 +533,16 @@ func (rc *RuntimeConfig) reload(now time.Time) (bool, error) {
 	return true, nil
 }
 
-// refuseEmptied rejects a reload that finds empty a file which held a
-// config: a file rewritten in place is empty for a moment, and taking that
-// moment for "no overrides" would drop every tenant's encryption.
+// refuseEmptied rejects a reload that finds empty (or holding comments
+// only) a file which held a config: a file rewritten in place is empty for
+// a moment, and taking that moment for "no overrides" would drop every
+// tenant's encryption.
 func (rc *RuntimeConfig) refuseEmptied(contents [][]byte, old *runtimeSnapshot) error {
 	if old == nil {
 		return nil
 	}
 	for i, c := range contents {
-		if rc.fileHeld[i] && len(bytes.TrimSpace(c)) == 0 {
+		if rc.fileHeld[i] && !holdsYAML(c) {
 			return fmt.Errorf("runtime config file %s is empty but held a config: taken for a "+
 				"file being rewritten; write \"overrides: {}\" to remove every override", rc.files[i])
 		}
@@ -528,46 +550,61 @@ func (rc *RuntimeConfig) refuseEmptied(contents [][]byte, old *runtimeSnapshot) 
 	return nil
 }
 
-// readFiles reads every file into its kept buffer and hashes it.
+// holdsYAML reports whether data has a line that is neither blank nor a
+// comment, which an empty YAML document has not.
+func holdsYAML(data []byte) bool {
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if line = bytes.TrimSpace(line); len(line) > 0 && line[0] != '#' {
+			return true
+		}
+	}
+	return false
+}
+
+// hashFiles hashes every file's content through a small buffer, which the
+// CPU caches hold: each byte crosses memory once, and nothing is kept.
+func (rc *RuntimeConfig) hashFiles() ([]uint64, error) {
+	if rc.chunk == nil {
+		rc.chunk = make([]byte, 128<<10)
+	}
+	sums := make([]uint64, len(rc.files))
+	for i, name := range rc.files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("read runtime config file %s: %w", name, err)
+		}
+		var h maphash.Hash
+		h.SetSeed(rc.seed)
+		// Hiding the file's WriteTo makes the copy go through rc.chunk.
+		_, err = io.CopyBuffer(&h, struct{ io.Reader }{f}, rc.chunk)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read runtime config file %s: %w", name, err)
+		}
+		sums[i] = h.Sum64()
+	}
+	return sums, nil
+}
+
+// readFiles reads every file whole and hashes it as hashFiles does.
 func (rc *RuntimeConfig) readFiles() ([][]byte, []uint64, error) {
 	contents := make([][]byte, len(rc.files))
 	sums := make([]uint64, len(rc.files))
 	for i, name := range rc.files {
-		b, err := readFileInto(name, rc.buffers[i][:0])
+		b, err := os.ReadFile(name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read runtime config file %s: %w", name, err)
 		}
-		rc.buffers[i] = b
 		contents[i] = b
 		sums[i] = maphash.Bytes(rc.seed, b)
 	}
 	return contents, sums, nil
-}
-
-// readFileInto reads the whole file into buf, growing it as needed.
-func readFileInto(name string, buf []byte) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-
-	if st, err := f.Stat(); err == nil && int64(cap(buf)) < st.Size()+512 {
-		buf = make([]byte, 0, st.Size()+512)
-	}
-	for {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, 4096)
-		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 }
 
 func filesDigest(contents [][]byte) [sha256.Size]byte {
@@ -605,28 +642,41 @@ func (s *runtimeSnapshot) computeHash() string {
 
 // parse reads the overrides of every file and merges them in file order.
 func (rc *RuntimeConfig) parse(contents [][]byte) (map[string]*tenantEntry, []string, error) {
-	tenants := map[string]*tenantEntry{}
-	var order []string
-	var errs []error
+	raws := make([]rawFile, len(contents))
+	size := 0
 	for i, data := range contents {
-		file := rc.files[i]
 		raw, err := scanRuntimeConfig(data)
 		if err != nil {
-			return nil, nil, fmt.Errorf("runtime config file %s: %w", file, err)
+			return nil, nil, fmt.Errorf("runtime config file %s: %w", rc.files[i], err)
 		}
+		raws[i] = raw
+		size = max(size, len(raw.tenants))
+	}
+
+	tenants := make(map[string]*tenantEntry, size)
+	order := make([]string, 0, size)
+	var errs []error
+	for i, raw := range raws {
+		file := rc.files[i]
 		for _, t := range raw.tenants {
 			e, ok := tenants[t.id]
-			if !ok {
+			switch {
+			case !ok:
 				e = &tenantEntry{}
 				for k := range e.fileOf {
 					e.fileOf[k] = -1
 				}
 				tenants[t.id] = e
 				order = append(order, t.id)
+			case e.listedIn == int16(i):
+				errs = append(errs, &ConfigError{File: file, Tenant: t.id, Key: "overrides",
+					Value: t.id, Reason: fmt.Sprintf("line %d: the tenant is already listed at "+
+						"line %d", t.line, e.listedAt), Err: ErrInvalidConfig})
+				continue
 			}
+			e.listedIn, e.listedAt = int16(i), t.line
 			errs = append(errs, e.merge(file, int16(i), t)...)
 		}
-		errs = append(errs, raw.duplicateTenants(file)...)
 	}
 	if len(errs) > 0 {
 		return nil, nil, joinErrors(errs)
@@ -666,18 +716,30 @@ func (e *tenantEntry) merge(file string, fileIndex int16, t rawTenant) []error {
 
 // build validates every tenant's override and builds its encryption,
 // reusing the old snapshot's value for a tenant whose override and key
-// files did not change.
-func (rc *RuntimeConfig) build(tenants map[string]*tenantEntry, order []string,
+// files did not change. fresh says whether tenants were just parsed, so
+// that their entries can go into the snapshot as they are; otherwise they
+// belong to the snapshot in force and are copied.
+func (rc *RuntimeConfig) build(tenants map[string]*tenantEntry, order []string, fresh bool,
 	old *runtimeSnapshot, keys *keyFileReader) (*runtimeSnapshot, []string, error) {
-	snap := &runtimeSnapshot{tenants: make(map[string]*tenantEntry, len(tenants)), order: order}
-	var errs []error
+	snap := &runtimeSnapshot{tenants: tenants, order: order,
+		encryption: make(map[string]*Encryption, len(tenants))}
+	if !fresh {
+		snap.tenants = make(map[string]*tenantEntry, len(tenants))
+	}
+
+	// First the checks and the values that can be kept, in file order.
 	var warnings []string
+	var todo []*tenantEntry // entries whose value must be built
+	var todoIDs []string
 	for _, id := range order {
 		t := tenants[id]
-		e := &tenantEntry{override: t.override, fileOf: t.fileOf}
-		snap.tenants[id] = e
+		if !fresh {
+			c := *t
+			t = &c
+			snap.tenants[id] = t
+		}
+		t.enc = nil
 
-		s := t.override.settings(id, rc.fileOf(t, typeKey))
 		if t.override.Type == "" {
 			warnings = append(warnings, fmt.Sprintf("tenant %q: %s sets %s but not "+
 				"s3_sse_type, so the override does not apply and the tenant uses the sse block",
@@ -689,35 +751,84 @@ func (rc *RuntimeConfig) build(tenants map[string]*tenantEntry, order []string,
 			warnings = append(warnings, fmt.Sprintf("tenant %q: the override can never apply: %v",
 				id, err))
 		}
-		for _, w := range s.warnings() {
+		for _, w := range t.override.settings(id, "").warnings() {
 			warnings = append(warnings, fmt.Sprintf("tenant %q: %s", id, w))
 		}
-
 		if prev := old.reusable(id, t, keys); prev != nil {
-			e.enc = prev
+			t.enc = prev
 			continue
 		}
-		enc, err := s.build(keys.read)
-		if err != nil {
-			var ce *ConfigError
-			if errors.As(err, &ce) {
-				if idx, ok := overrideKeyIndex(ce.Key); ok {
-					ce.File = rc.fileOf(t, idx)
-				}
-			}
-			errs = append(errs, err)
-			if len(errs) > maxReportedErrors {
-				break
-			}
-			continue
-		}
-		e.enc = enc
+		todo = append(todo, t)
+		todoIDs = append(todoIDs, id)
 	}
-	if len(errs) > 0 {
-		return nil, nil, joinErrors(errs)
+
+	// Then the values to build, which parse JSON and read key files: on
+	// every core when there are many, as when every tenant changed.
+	errs := make([]error, len(todo))
+	rc.buildEach(len(todo), func(i int) {
+		t, id := todo[i], todoIDs[i]
+		enc, err := t.override.settings(id, rc.fileOf(t, typeKey)).build(keys.read)
+		if err != nil {
+			errs[i] = rc.attribute(err, t)
+			return
+		}
+		t.enc = enc
+	})
+	if err := joinErrors(slices.DeleteFunc(errs, func(err error) bool { return err == nil })); err != nil {
+		return nil, nil, err
+	}
+
+	for _, id := range order {
+		if e := snap.tenants[id].enc; e != nil {
+			snap.encryption[id] = e
+		}
 	}
 	snap.keySums = keys.sums
 	return snap, warnings, nil
+}
+
+// buildEach calls f for 0 to n-1, spread over the available cores when n is
+// large enough to pay for it.
+func (rc *RuntimeConfig) buildEach(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/512)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// attribute names in a build error the file that set the key it is about.
+func (rc *RuntimeConfig) attribute(err error, t *tenantEntry) error {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		if idx, ok := overrideKeyIndex(ce.Key); ok {
+			ce.File = rc.fileOf(t, idx)
+		}
+		if ce.File == "" {
+			// A missing key, such as SSE-C's key file: the file that set the
+			// type asked for it.
+			ce.File = rc.fileOf(t, typeKey)
+		}
+	}
+	return err
 }
 
 // reusable returns the tenant's encryption in s when its override, the
@@ -842,6 +953,7 @@ func (rc *RuntimeConfig) refreshFollowers() {
 // hashes their contents to tell whether a key changed. SHA-256 reveals
 // nothing of a key, so the hashes may outlive the reload; the bytes do not.
 type keyFileReader struct {
+	mu    sync.Mutex // builds run on several goroutines
 	files map[string]keyFileRead
 	sums  map[string][sha256.Size]byte
 }
@@ -857,6 +969,8 @@ func newKeyFileReader() *keyFileReader {
 
 // read has os.ReadFile's signature, for settings.build.
 func (k *keyFileReader) read(path string) ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if r, ok := k.files[path]; ok {
 		return r.data, r.err
 	}
@@ -872,6 +986,8 @@ func (k *keyFileReader) sum(path string) ([sha256.Size]byte, error) {
 	if _, err := k.read(path); err != nil {
 		return [sha256.Size]byte{}, err
 	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	return k.sums[path], nil
 }
 
@@ -990,23 +1106,6 @@ type rawKey struct {
 	// mapping. Only the yaml.v3 reader sets it; the plain reader leaves
 	// such files to it.
 	node *yaml.Node
-}
-
-// duplicateTenants reports tenants the file names twice, which a host
-// decoding the file would refuse too.
-func (f rawFile) duplicateTenants(file string) []error {
-	var errs []error
-	first := make(map[string]int, len(f.tenants))
-	for _, t := range f.tenants {
-		if line, ok := first[t.id]; ok {
-			errs = append(errs, &ConfigError{File: file, Tenant: t.id, Key: "overrides",
-				Value: t.id, Reason: fmt.Sprintf("line %d: the tenant is already listed at line "+
-					"%d", t.line, line), Err: ErrInvalidConfig})
-			continue
-		}
-		first[t.id] = t.line
-	}
-	return errs
 }
 
 // scanRuntimeConfig reads the overrides of a runtime config file. The plain
@@ -1177,7 +1276,7 @@ func (w yamlWalker) mappingPairs(m *yaml.Node) ([]yamlPair, error) {
 // looksLikeOverrideKey reports whether a tenant's key is meant as an SSE
 // override key: it begins with s3_sse or s3sse in any case, with dashes
 // taken for underscores. Such a key that is not an override key is a typo.
-func looksLikeOverrideKey(k string) bool {
+func looksLikeOverrideKey[T string | []byte](k T) bool {
 	norm := func(c byte) byte {
 		switch {
 		case c >= 'A' && c <= 'Z':
@@ -1208,9 +1307,10 @@ func looksLikeOverrideKey(k string) bool {
 // scanPlainYAML reads the overrides of a file written in plain block style:
 // printable ASCII, spaces for indentation, one "key: value" per line with
 // plain or simply quoted scalars, comments. Anything else (lists, flow
-// collections, anchors, tags, multi-line scalars, escapes, documents
+// collections, anchors, tags, multi-line scalars, escapes, document
 // markers, odd indentation) makes it answer false, and yaml.v3 reads the
-// file instead.
+// file instead. The strings it returns are copies: they do not keep the
+// file's bytes alive.
 func scanPlainYAML(data []byte) (rawFile, bool) {
 	for _, c := range data {
 		if (c < 0x20 && c != '\n') || c >= 0x7f {
@@ -1222,26 +1322,27 @@ func scanPlainYAML(data []byte) (rawFile, bool) {
 		f      rawFile
 		levels []int // indentation of each open block mapping, outermost first
 		// keys holds the key of each open level; keys[0] is the top-level key.
-		keys          []string
+		keys          [][]byte
 		lastHadValue  = true // whether the previous entry had a value (or there was none)
 		lastSSEKey    bool   // whether the previous entry was an override key without a value
 		seenOverrides bool
 		tenant        = -1 // index in f.tenants of the tenant being read
+		slab          []rawKey
 	)
-	text := string(data)
+	text := data
 	for lineNo := 1; len(text) > 0; lineNo++ {
 		line := text
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
 			line, text = text[:i], text[i+1:]
 		} else {
-			text = ""
+			text = nil
 		}
 		indent := 0
 		for indent < len(line) && line[indent] == ' ' {
 			indent++
 		}
 		rest := line[indent:]
-		if rest == "" || rest[0] == '#' {
+		if len(rest) == 0 || rest[0] == '#' {
 			continue
 		}
 		e, ok := parsePlainEntry(rest)
@@ -1254,14 +1355,14 @@ func scanPlainYAML(data []byte) (rawFile, bool) {
 			if indent != 0 {
 				return rawFile{}, false
 			}
-			levels, keys = append(levels, 0), append(keys, "")
+			levels, keys = append(levels, 0), append(keys, nil)
 		case indent > levels[len(levels)-1]:
 			if lastHadValue || lastSSEKey {
 				// A continuation line, or a nested value for an override key
 				// that yaml.v3 must decode.
 				return rawFile{}, false
 			}
-			levels, keys = append(levels, indent), append(keys, "")
+			levels, keys = append(levels, indent), append(keys, nil)
 		default:
 			for indent < levels[len(levels)-1] {
 				levels, keys = levels[:len(levels)-1], keys[:len(keys)-1]
@@ -1273,32 +1374,56 @@ func scanPlainYAML(data []byte) (rawFile, bool) {
 		depth := len(levels) - 1
 		keys[depth] = e.key
 		lastHadValue, lastSSEKey = e.hasValue, false
+		inOverrides := depth > 0 && string(keys[0]) == "overrides"
 
 		switch {
-		case depth == 0 && e.key == "overrides":
+		case depth == 0 && string(e.key) == "overrides":
 			if seenOverrides || e.hasValue && !e.null {
 				return rawFile{}, false
 			}
 			seenOverrides = true
-		case depth == 1 && keys[0] == "overrides":
+		case depth == 1 && inOverrides:
 			if e.hasValue && !e.null {
 				return rawFile{}, false
 			}
-			f.tenants = append(f.tenants, rawTenant{id: e.key, line: lineNo})
+			f.tenants = append(f.tenants, rawTenant{id: string(e.key), line: lineNo})
 			tenant = len(f.tenants) - 1
-		case depth == 2 && keys[0] == "overrides" && looksLikeOverrideKey(e.key):
-			f.tenants[tenant].keys = append(f.tenants[tenant].keys,
-				rawKey{name: e.key, line: lineNo, value: e.value})
+		case depth == 2 && inOverrides && looksLikeOverrideKey(e.key):
+			// Tenants' keys share arrays of 1,024: an array each would cost
+			// an allocation per tenant, 100,000 of them in a large file.
+			// slab holds the current tenant's keys, in the free end of one.
+			t := &f.tenants[tenant]
+			if len(t.keys) == 0 {
+				if cap(slab)-len(slab) < numOverrideKeys {
+					slab = make([]rawKey, 0, 1024)
+				}
+				slab = slab[len(slab):]
+			}
+			slab = append(slab, rawKey{name: overrideKeyName(e.key), line: lineNo,
+				value: string(e.value)})
+			t.keys = slab[:len(slab):len(slab)]
 			lastSSEKey = !e.hasValue
 		}
 	}
 	return f, true
 }
 
-// plainEntry is one "key: value" line of the plain reader.
+// overrideKeyName returns the key as a string, without a copy when it is
+// one of the override keys.
+func overrideKeyName(k []byte) string {
+	for _, n := range overrideKeyNames {
+		if string(k) == n {
+			return n
+		}
+	}
+	return string(k)
+}
+
+// plainEntry is one "key: value" line of the plain reader. Its slices point
+// into the file, or into a copy where a quote was unescaped.
 type plainEntry struct {
-	key      string
-	value    string // empty for null
+	key      []byte
+	value    []byte // empty for null
 	hasValue bool
 	null     bool
 }
@@ -1306,9 +1431,9 @@ type plainEntry struct {
 // parsePlainEntry reads a line, without its indentation, as a key and an
 // optional scalar value. It answers false for anything but the plain forms
 // scanPlainYAML accepts.
-func parsePlainEntry(s string) (plainEntry, bool) {
+func parsePlainEntry(s []byte) (plainEntry, bool) {
 	var e plainEntry
-	var rest string
+	var rest []byte
 	switch s[0] {
 	case '"', '\'':
 		v, n, ok := parseQuoted(s)
@@ -1331,15 +1456,15 @@ func parsePlainEntry(s string) (plainEntry, bool) {
 		e.key, rest = s[:i], s[i:]
 	}
 	// YAML allows a key on one line of at most 1024 characters.
-	if rest == "" || rest[0] != ':' || len(s)-len(rest) > 1000 {
+	if len(rest) == 0 || rest[0] != ':' || len(s)-len(rest) > 1000 {
 		return e, false
 	}
 	rest = rest[1:]
-	if rest != "" && rest[0] != ' ' {
+	if len(rest) > 0 && rest[0] != ' ' {
 		return e, false
 	}
-	rest = strings.TrimLeft(rest, " ")
-	if rest == "" || rest[0] == '#' {
+	rest = bytes.TrimLeft(rest, " ")
+	if len(rest) == 0 || rest[0] == '#' {
 		return e, true
 	}
 
@@ -1350,7 +1475,7 @@ func parsePlainEntry(s string) (plainEntry, bool) {
 		if !ok {
 			return e, false
 		}
-		if after := strings.TrimLeft(rest[n:], " "); after != "" &&
+		if after := bytes.TrimLeft(rest[n:], " "); len(after) > 0 &&
 			(after[0] != '#' || len(after) == len(rest[n:])) {
 			return e, false
 		}
@@ -1362,14 +1487,14 @@ func parsePlainEntry(s string) (plainEntry, bool) {
 		}
 	}
 	v := rest
-	if i := strings.Index(v, " #"); i >= 0 {
+	if i := bytes.Index(v, []byte(" #")); i >= 0 {
 		v = v[:i]
 	}
-	v = strings.TrimRight(v, " ")
-	if strings.Contains(v, ": ") || strings.HasSuffix(v, ":") {
+	v = bytes.TrimRight(v, " ")
+	if bytes.Contains(v, []byte(": ")) || v[len(v)-1] == ':' {
 		return e, false
 	}
-	switch v {
+	switch string(v) {
 	case "~", "null", "Null", "NULL":
 		e.null = true
 	default:
@@ -1381,11 +1506,11 @@ func parsePlainEntry(s string) (plainEntry, bool) {
 // parseQuoted reads a quoted scalar at the start of s and returns its
 // value and length. Double-quoted scalars with escapes, and scalars that
 // do not close on the line, are left to yaml.v3.
-func parseQuoted(s string) (string, int, bool) {
+func parseQuoted(s []byte) ([]byte, int, bool) {
 	if s[0] == '"' {
-		end := strings.IndexByte(s[1:], '"')
-		if end < 0 || strings.IndexByte(s[1:1+end], '\\') >= 0 {
-			return "", 0, false
+		end := bytes.IndexByte(s[1:], '"')
+		if end < 0 || bytes.IndexByte(s[1:1+end], '\\') >= 0 {
+			return nil, 0, false
 		}
 		return s[1 : 1+end], end + 2, true
 	}
@@ -1397,9 +1522,9 @@ func parseQuoted(s string) (string, int, bool) {
 			i++
 			continue
 		}
-		return strings.ReplaceAll(s[1:i], "''", "'"), i + 1, true
+		return bytes.ReplaceAll(s[1:i], []byte("''"), []byte("'")), i + 1, true
 	}
-	return "", 0, false
+	return nil, 0, false
 }
 
 func isAlnum(c byte) bool {

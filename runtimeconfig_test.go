@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -591,7 +592,8 @@ func TestRuntimeConfigStopEndsTheGoroutine(t *testing.T) {
 			rc, err := NewRuntimeConfig(ctx, RuntimeConfigConfig{Files: []string{runtimeFile(t, twoTenants)},
 				ReloadPeriod: time.Millisecond}, nil, nil)
 			require.NoError(t, err)
-			require.True(t, reloadLoopRunning(), "the loop runs while the RuntimeConfig does")
+			require.Eventually(t, reloadLoopRunning(rc), 10*time.Second, time.Millisecond,
+				"the loop runs while the RuntimeConfig does")
 
 			if how == "context" {
 				cancel()
@@ -603,7 +605,8 @@ func TestRuntimeConfigStopEndsTheGoroutine(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatalf("the reload goroutine did not end after %s", how)
 			}
-			require.Eventually(t, func() bool { return !reloadLoopRunning() }, 10*time.Second,
+			running := reloadLoopRunning(rc)
+			require.Eventually(t, func() bool { return !running() }, 10*time.Second,
 				time.Millisecond, "a goroutine still runs the reload loop")
 			rc.Stop() // again, and after the context: no effect, no hang
 
@@ -614,11 +617,14 @@ func TestRuntimeConfigStopEndsTheGoroutine(t *testing.T) {
 	}
 }
 
-// reloadLoopRunning reports whether any goroutine runs a reload loop.
-func reloadLoopRunning() bool {
-	buf := make([]byte, 1<<20)
-	n := runtime.Stack(buf, true)
-	return bytes.Contains(buf[:n], []byte("(*RuntimeConfig).loop"))
+// reloadLoopRunning reports whether a goroutine runs rc's reload loop: a
+// traceback prints the receiver, rc's address, as the first argument.
+func reloadLoopRunning(rc *RuntimeConfig) func() bool {
+	return func() bool {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		return bytes.Contains(buf[:n], []byte(fmt.Sprintf("(*RuntimeConfig).loop(%p", rc)))
+	}
 }
 
 func TestRuntimeConfigStopsItsTicker(t *testing.T) {
