@@ -402,7 +402,8 @@ type hostKey struct {
 // once, built once, however many tenants have it: a bad value is logged
 // once, and JSON is parsed once. tenants holds each tenant's view of its
 // value, the same encryption named after the tenant; it is also the faster
-// lookup, since it hashes the short tenant ID rather than the value.
+// lookup, since it hashes the short tenant ID rather than the value, and
+// its entry holds all a resolve needs in one place.
 type hostCache struct {
 	values  readMostly[hostKey, *hostValue]
 	tenants readMostly[string, *tenantView]
@@ -447,21 +448,26 @@ type hostBuilt struct {
 	err *ConfigError
 }
 
-// tenantView is a tenant's value as the tenant sees it. Its state changes
-// when the provider's strings for the tenant do, or when the value's key
-// files are read again; the view itself stays, so the map never changes
-// for a tenant it holds.
+// tenantView is a tenant's value as the tenant sees it, for the strings
+// the provider gave. It is immutable: a new one replaces it when the
+// strings change or the value's key files are read again.
 type tenantView struct {
-	state atomic.Pointer[viewState]
-}
-
-type viewState struct {
 	key      hostKey
 	previous []string
 	value    *hostValue
-	built    *hostBuilt  // the value's build this state comes from
+	keyFiles bool        // value.keyFiles, here to spare a memory access
+	built    *hostBuilt  // the value's build this view comes from
 	enc      *Encryption // built.enc, named after the tenant; nil on error
 	err      error       // built.err, naming the tenant; nil on success
+}
+
+// current reports whether the view is what the provider's strings and the
+// value's key files now say.
+func (v *tenantView) current(r *Resolver, k hostKey, previous []string) bool {
+	if v.key != k || !slices.Equal(v.previous, previous) {
+		return false
+	}
+	return !v.keyFiles || r.refreshHostValue(v.value) == v.built
 }
 
 func (r *Resolver) hostEncryption(tenantID string) (*Encryption, error) {
@@ -481,52 +487,50 @@ func (r *Resolver) hostEncryption(tenantID string) (*Encryption, error) {
 		k.previous = r.cache.hashFiles(previous)
 	}
 
-	if v, ok := r.cache.tenants.load(tenantID); ok {
-		s := v.state.Load()
-		if s.key == k && slices.Equal(s.previous, previous) {
-			b := s.value.built.Load()
-			if s.value.keyFiles {
-				b = r.refreshHostValue(s.value)
-			}
-			if b == s.built {
-				return s.enc, s.err
-			}
-		}
+	if v, ok := r.cache.tenants.load(tenantID); ok && v.current(r, k, previous) {
+		return v.enc, v.err
 	}
 	return r.hostEncryptionSlow(tenantID, k, previous)
 }
 
-// hostEncryptionSlow finds or builds the value and updates the tenant's
-// view: the first time a tenant is seen, when its strings change, and when
-// its key files were read again.
+// hostEncryptionSlow finds or builds the value and the tenant's view of it:
+// the first time a tenant is seen, when its strings change, and when its
+// key files were read again.
 func (r *Resolver) hostEncryptionSlow(tenantID string, k hostKey, previous []string) (*Encryption, error) {
+	if v, ok := r.cache.tenants.loadNew(tenantID); ok && v.current(r, k, previous) {
+		return v.enc, v.err
+	}
+
 	value, ok := r.cache.values.load(k)
-	if !ok || !slices.Equal(value.previous, previous) {
+	if !ok {
+		value, ok = r.cache.values.loadNew(k)
+	}
+	if !ok {
 		value = r.cache.values.loadOrAdd(k, func() *hostValue {
 			return r.newHostValue(k, previous, tenantID)
 		})
-		if !slices.Equal(value.previous, previous) {
-			// Two lists of previous key files with one hash: build this one
-			// apart. Astronomically rare, so it need not be fast.
-			value = r.newHostValue(k, previous, tenantID)
-		}
+	}
+	if !slices.Equal(value.previous, previous) {
+		// Two lists of previous key files with one hash: build this one
+		// apart. Astronomically rare, so it need not be fast.
+		value = r.newHostValue(k, previous, tenantID)
 	}
 	b := value.built.Load()
 	if value.keyFiles {
 		b = r.refreshHostValue(value)
 	}
 
-	s := &viewState{key: k, previous: value.previous, value: value, built: b}
+	v := &tenantView{key: k, previous: value.previous, value: value, keyFiles: value.keyFiles,
+		built: b}
 	if b.err != nil {
-		s.err = b.errorFor(tenantID)
+		v.err = b.errorFor(tenantID)
 	} else {
 		enc := *b.enc // shares the immutable parts: the context, keys and minio-go value
 		enc.source = settings{tenant: tenantID}.source()
-		s.enc = &enc
+		v.enc = &enc
 	}
-	v := r.cache.tenants.loadOrAdd(tenantID, func() *tenantView { return &tenantView{} })
-	v.state.Store(s)
-	return s.enc, s.err
+	r.cache.tenants.store(tenantID, v)
+	return v.enc, v.err
 }
 
 // newHostValue builds a value seen for the first time and logs what is
@@ -619,17 +623,18 @@ func (r *Resolver) logInvalid(err *ConfigError, msg string) {
 		"value", err.Value, "err", err)
 }
 
-// readMostly is a bounded map for entries read far more often than added,
-// and never replaced. Reads of entries added a while ago take no lock: they
-// are in read, an immutable map. New entries go to dirty, under the mutex,
-// and are folded into a new read map once lookups have found enough of them
-// there to pay for copying it. When the map holds max entries it starts
-// over: entries in use are added again, and those no longer in use go.
+// readMostly is a bounded map for entries read far more often than
+// written. Reads of entries written a while ago take no lock: they are in
+// read, an immutable map. Writes go to dirty, under the mutex, and are
+// folded into a new read map once lookups have found enough of them there
+// to pay for copying it; until then a lookup that finds an entry replaced
+// in read must look in dirty too. When the map holds max entries it starts
+// over: entries in use are written again, and those no longer in use go.
 type readMostly[K comparable, V any] struct {
 	read atomic.Pointer[map[K]V]
 
 	mu     sync.Mutex
-	dirty  map[K]V // entries not in read
+	dirty  map[K]V // entries written since read was made; they win over read's
 	misses int     // lookups that found their entry in dirty
 	max    int
 }
@@ -640,40 +645,57 @@ func (m *readMostly[K, V]) init(max int) {
 	m.max = max
 }
 
+// load looks k up in read, with no lock. The entry may have been replaced
+// since; loadNew says.
 func (m *readMostly[K, V]) load(k K) (V, bool) {
-	if v, ok := (*m.read.Load())[k]; ok {
-		return v, true
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	v, ok := m.dirty[k]
-	if ok {
-		m.misses++
-		m.promoteIfDue()
-	}
+	v, ok := (*m.read.Load())[k]
 	return v, ok
 }
 
-// loadOrAdd returns k's entry, adding the one add returns if there is
-// none. add runs under the lock, so once per key.
+// loadNew looks k up as last written: in dirty, then in read.
+func (m *readMostly[K, V]) loadNew(k K) (V, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.dirty[k]; ok {
+		m.misses++
+		m.promoteIfDue()
+		return v, true
+	}
+	v, ok := (*m.read.Load())[k]
+	return v, ok
+}
+
+// loadOrAdd returns k's entry as last written, adding the one add returns
+// if there is none. add runs under the lock, so once per key.
 func (m *readMostly[K, V]) loadOrAdd(k K, add func() V) V {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if v, ok := m.dirty[k]; ok {
 		return v
 	}
-	read := *m.read.Load()
-	if v, ok := read[k]; ok {
+	if v, ok := (*m.read.Load())[k]; ok {
 		return v
 	}
-	if len(read)+len(m.dirty) >= m.max {
+	v := add()
+	m.storeLocked(k, v)
+	return v
+}
+
+// store writes k's entry, replacing any.
+func (m *readMostly[K, V]) store(k K, v V) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.storeLocked(k, v)
+}
+
+func (m *readMostly[K, V]) storeLocked(k K, v V) {
+	read := *m.read.Load()
+	if _, replaces := read[k]; !replaces && len(read)+len(m.dirty) >= m.max {
 		m.read.Store(&map[K]V{})
 		m.dirty = map[K]V{}
 		m.misses = 0
 	}
-	v := add()
 	m.dirty[k] = v
-	return v
 }
 
 func (m *readMostly[K, V]) promoteIfDue() {
@@ -693,9 +715,16 @@ func (m *readMostly[K, V]) promoteIfDue() {
 	m.misses = 0
 }
 
-// len is how many entries the map holds.
+// len is how many keys the map holds.
 func (m *readMostly[K, V]) len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(*m.read.Load()) + len(m.dirty)
+	read := *m.read.Load()
+	n := len(read)
+	for k := range m.dirty {
+		if _, ok := read[k]; !ok {
+			n++
+		}
+	}
+	return n
 }

@@ -165,15 +165,27 @@ func TestResolverHostValuesChange(t *testing.T) {
 	h := newHostLimits(map[string]TenantOverride{"tenant-a": {Type: TypeSSEKMS, KMSKeyID: "key-1"}})
 	r, err := NewResolver(Config{}, cortexLimits{h}, nil)
 	require.NoError(t, err)
-	first := requireEncryption(t, r, "tenant-a", TypeSSEKMS, "key-1")
+	// Resolving many times settles the tenant into the cache's lock-free
+	// map, where a change must be seen too.
+	settle := func(keyID string) *Encryption {
+		t.Helper()
+		var e *Encryption
+		for i := 0; i < 100; i++ {
+			e = requireEncryption(t, r, "tenant-a", TypeSSEKMS, keyID)
+		}
+		return e
+	}
+	first := settle("key-1")
 
 	h.set("tenant-a", TenantOverride{Type: TypeSSEKMS, KMSKeyID: "key-2"})
-	requireEncryption(t, r, "tenant-a", TypeSSEKMS, "key-2")
+	settle("key-2")
 	h.set("tenant-a", TenantOverride{Type: "nonsense"})
-	_, err = r.Encryption("tenant-a")
-	require.ErrorIs(t, err, ErrUnknownSSEType, "a bad value is an error, not the last good one")
+	for i := 0; i < 100; i++ {
+		_, err = r.Encryption("tenant-a")
+		require.ErrorIs(t, err, ErrUnknownSSEType, "a bad value is an error, not the last good one")
+	}
 	h.set("tenant-a", TenantOverride{Type: TypeSSEKMS, KMSKeyID: "key-1"})
-	again := requireEncryption(t, r, "tenant-a", TypeSSEKMS, "key-1")
+	again := settle("key-1")
 	require.Equal(t, first, again)
 	same := requireEncryption(t, r, "tenant-a", TypeSSEKMS, "key-1")
 	require.Same(t, again, same, "an unchanged value is not built again")
