@@ -543,8 +543,9 @@ func (rc *RuntimeConfig) refuseEmptied(contents [][]byte, old *runtimeSnapshot) 
 	}
 	for i, c := range contents {
 		if rc.fileHeld[i] && !holdsYAML(c) {
-			return fmt.Errorf("runtime config file %s is empty but held a config: taken for a "+
-				"file being rewritten; write \"overrides: {}\" to remove every override", rc.files[i])
+			return &fileError{rc.files[i], "runtime config file", errors.New("empty, but it held " +
+				"a config: taken for a file being rewritten; write \"overrides: {}\" to remove " +
+				"every override")}
 		}
 	}
 	return nil
@@ -577,7 +578,7 @@ func (rc *RuntimeConfig) hashFiles() ([]uint64, error) {
 	for i, name := range rc.files {
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, fmt.Errorf("read runtime config file %s: %w", name, err)
+			return nil, &fileError{name, "read runtime config file", err}
 		}
 		var h maphash.Hash
 		h.SetSeed(rc.seed)
@@ -585,7 +586,7 @@ func (rc *RuntimeConfig) hashFiles() ([]uint64, error) {
 		_, err = io.CopyBuffer(&h, struct{ io.Reader }{f}, rc.chunk)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("read runtime config file %s: %w", name, err)
+			return nil, &fileError{name, "read runtime config file", err}
 		}
 		sums[i] = h.Sum64()
 	}
@@ -599,7 +600,7 @@ func (rc *RuntimeConfig) readFiles() ([][]byte, []uint64, error) {
 	for i, name := range rc.files {
 		b, err := os.ReadFile(name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("read runtime config file %s: %w", name, err)
+			return nil, nil, &fileError{name, "read runtime config file", err}
 		}
 		contents[i] = b
 		sums[i] = maphash.Bytes(rc.seed, b)
@@ -647,7 +648,7 @@ func (rc *RuntimeConfig) parse(contents [][]byte) (map[string]*tenantEntry, []st
 	for i, data := range contents {
 		raw, err := scanRuntimeConfig(data)
 		if err != nil {
-			return nil, nil, fmt.Errorf("runtime config file %s: %w", rc.files[i], err)
+			return nil, nil, &fileError{rc.files[i], "runtime config file", err}
 		}
 		raws[i] = raw
 		size = max(size, len(raw.tenants))
@@ -906,6 +907,17 @@ func (rc *RuntimeConfig) record(at time.Time, changed bool, err error) {
 	rc.metrics.record(at, changed, err, snap)
 }
 
+// fileError is a problem with a whole runtime config file, such as YAML
+// that does not parse. It names the file for the log's file key.
+type fileError struct {
+	file string
+	op   string // what was being done, such as "read runtime config file"
+	err  error
+}
+
+func (e *fileError) Error() string { return e.op + " " + e.file + ": " + e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
+
 func (rc *RuntimeConfig) logReloadError(err error) {
 	msg := "reject runtime config reload; the last good config stays in force"
 	if rc.current.Load() == nil {
@@ -914,8 +926,12 @@ func (rc *RuntimeConfig) logReloadError(err error) {
 	for _, e := range unjoin(err) {
 		kv := []any{"msg", msg}
 		var ce *ConfigError
-		if errors.As(e, &ce) {
+		var fe *fileError
+		switch {
+		case errors.As(e, &ce):
 			kv = append(kv, "file", ce.File, "tenant", ce.Tenant, "key", ce.Key, "value", ce.Value)
+		case errors.As(e, &fe):
+			kv = append(kv, "file", fe.file)
 		}
 		level.Error(rc.logger).Log(append(kv, "err", e)...)
 	}
