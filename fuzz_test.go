@@ -125,7 +125,8 @@ func requireNamesKey(t *testing.T, err error, input []byte) {
 	require.Contains(t, sseBlockKeys, ce.Key, "input %q: error %v", input, err)
 	msg := err.Error()
 	require.Contains(t, msg, ce.Key, "input %q", input)
-	require.Contains(t, msg, "-"+fuzzFlagPrefix+"s3.", "input %q: the error names no flag: %s", input, msg)
+	require.Contains(t, msg, "-"+fuzzFlagPrefix+"s3.", "input %q: the error names no flag: %s",
+		input, msg)
 }
 
 // requireHeadersFor checks the headers e sends against what S3 expects for
@@ -153,7 +154,8 @@ func requireHeadersFor(t *testing.T, c Config, e *Encryption, input []byte) {
 	case TypeSSEKMS, TypeDSSEKMS:
 		want := map[SSEType]string{TypeSSEKMS: "aws:kms", TypeDSSEKMS: "aws:kms:dsse"}[c.Type]
 		require.Equal(t, want, sseHeader, "input %q", input)
-		require.Equal(t, c.KMSKeyID, h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"), "input %q", input)
+		require.Equal(t, c.KMSKeyID, h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"),
+			"input %q", input)
 
 		ctx, err := c.KMSEncryptionContext.Parse()
 		require.NoError(t, err, "input %q", input)
@@ -167,7 +169,8 @@ func requireHeadersFor(t *testing.T, c Config, e *Encryption, input []byte) {
 		require.Equal(t, string(canonicalContext(ctx)), string(raw), "input %q", input)
 	case TypeSSEC:
 		key, _ := fuzzKeyFile(c.CustomerKeyFile)
-		require.Equal(t, "AES256", h.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm"), "input %q", input)
+		require.Equal(t, "AES256", h.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm"),
+			"input %q", input)
 		require.Equal(t, base64.StdEncoding.EncodeToString(key),
 			h.Get("X-Amz-Server-Side-Encryption-Customer-Key"), "input %q", input)
 		require.Empty(t, sseHeader, "input %q", input)
@@ -229,10 +232,13 @@ func FuzzRuntimeConfigFile(f *testing.F) {
 		"overrides:\n  a:\n    s3_sse_type: SSE-S3\n",
 		"overrides:\n  a:\n    s3_sse_type: SSE-KMS\n    s3_sse_kms_key_id: k\n" +
 			"    s3_sse_kms_encryption_context: '{\"t\":\"a\"}'\n",
-		"overrides:\n  a:\n    s3_sse_type: SSE-KMS\n    s3_sse_kms_encryption_context: {t: a, u: \"1\"}\n",
-		"overrides:\n  a:\n    s3_sse_type: SSE-C\n    s3_sse_customer_key_file: " + fuzzKeyDir + "a.key\n" +
+		"overrides:\n  a:\n    s3_sse_type: SSE-KMS\n" +
+			"    s3_sse_kms_encryption_context: {t: a, u: \"1\"}\n",
+		"overrides:\n  a:\n    s3_sse_type: SSE-C\n" +
+			"    s3_sse_customer_key_file: " + fuzzKeyDir + "a.key\n" +
 			"    s3_sse_customer_previous_key_files: [" + fuzzKeyDir + "b.key]\n",
-		"overrides:\n  a:\n    s3_sse_type: SSE-C\n    s3_sse_customer_key_file: " + fuzzKeyDir + "bad.key\n",
+		"overrides:\n  a:\n    s3_sse_type: SSE-C\n" +
+			"    s3_sse_customer_key_file: " + fuzzKeyDir + "bad.key\n",
 		"overrides:\n  a:\n    s3_sse_type: SSE-C\n    s3_sse_customer_key_file: go.mod\n",
 		"overrides:\n  a:\n    s3_sse_type: SSE-KMS\n    s3_sse_customer_previous_key_files: " +
 			fuzzKeyDir + "a.key," + fuzzKeyDir + "b.key\n",
@@ -240,7 +246,8 @@ func FuzzRuntimeConfigFile(f *testing.F) {
 		"overrides:\n  a:\n    s3_sse_typo: SSE-S3\n", "overrides:\n  a:\n    S3-SSE-Type: SSE-S3\n",
 		"overrides:\n  a:\n    s3_sse_type: SSE-S3\n  a:\n    s3_sse_type: SSE-KMS\n",
 		"overrides:\n  a:\n    s3_sse_type: [SSE-S3]\n", "overrides: [a]\n", "- a\n",
-		"overrides:\n  \"a/b\":\n    s3_sse_type: SSE-S3\n", "overrides:\n  ~:\n    s3_sse_type: SSE-S3\n",
+		"overrides:\n  \"a/b\":\n    s3_sse_type: SSE-S3\n",
+		"overrides:\n  ~:\n    s3_sse_type: SSE-S3\n",
 		"overrides:\n  a:\n    s3_sse_type: SSE-S3\n    s3_sse_type: SSE-KMS\n",
 		"multi_kv_config: {a: 1}\noverrides:\n  'x''y':\n    s3_sse_type: \"SSE-S3\" # c\n",
 	} {
@@ -332,7 +339,8 @@ func requireResolvesToOverrides(t *testing.T, rc *RuntimeConfig, tenants map[str
 		want := tenants[id].override
 		got, ok := rc.Override(id)
 		require.True(t, ok, "input %q: tenant %q lost", input, id)
-		require.True(t, want.equal(&got), "input %q: tenant %q: override %+v, want %+v", input, id, got, want)
+		require.True(t, want.equal(&got), "input %q: tenant %q: override %+v, want %+v",
+			input, id, got, want)
 
 		e, err := r.Encryption(id)
 		require.NoError(t, err, "input %q: tenant %q", input, id)
@@ -393,10 +401,12 @@ func requireRewriteLoadsTheSame(t *testing.T, rc *RuntimeConfig, order []string,
 
 	path := filepath.Join(t.TempDir(), "rewritten.yaml")
 	require.NoError(t, os.WriteFile(path, out, 0o600))
-	back, err := NewRuntimeConfig(context.Background(), RuntimeConfigConfig{Files: []string{path}}, nil, nil)
+	back, err := NewRuntimeConfig(context.Background(), RuntimeConfigConfig{Files: []string{path}},
+		nil, nil)
 	require.NoError(t, err, "input %q: rewritten:\n%s", input, out)
 	t.Cleanup(back.Stop)
-	require.Equal(t, rc.Status().Tenants, back.Status().Tenants, "input %q: rewritten:\n%s", input, out)
+	require.Equal(t, rc.Status().Tenants, back.Status().Tenants, "input %q: rewritten:\n%s",
+		input, out)
 
 	r, err := NewResolver(Config{Type: TypeSSES3}, back, nil)
 	require.NoError(t, err)
@@ -408,7 +418,8 @@ func requireRewriteLoadsTheSame(t *testing.T, rc *RuntimeConfig, order []string,
 			input, id, got, want, out)
 		e, err := r.Encryption(id)
 		require.NoError(t, err, "input %q: tenant %q", input, id)
-		require.Equal(t, headers[id], marshalled(e), "input %q: tenant %q; rewritten:\n%s", input, id, out)
+		require.Equal(t, headers[id], marshalled(e), "input %q: tenant %q; rewritten:\n%s",
+			input, id, out)
 	}
 }
 
@@ -473,11 +484,13 @@ func FuzzTenantID(f *testing.F) {
 // the rules it states.
 func requireTenantIDChecked(t *testing.T, id string, err error) {
 	t.Helper()
-	require.Equal(t, ValidateTenantID(id) == nil, err == nil, "tenant %q: Tenant and ValidateTenantID disagree", id)
+	require.Equal(t, ValidateTenantID(id) == nil, err == nil,
+		"tenant %q: Tenant and ValidateTenantID disagree", id)
 	if err != nil {
 		require.ErrorIs(t, err, ErrInvalidTenantID, "tenant %q", id)
 		require.Contains(t, err.Error(), fmt.Sprintf("%q", id), "tenant %q: the error names no ID", id)
-		require.Contains(t, err.Error(), "1 to 150 bytes", "tenant %q: the error says not what is valid", id)
+		require.Contains(t, err.Error(), "1 to 150 bytes",
+			"tenant %q: the error says not what is valid", id)
 		return
 	}
 	require.NotEmpty(t, id)

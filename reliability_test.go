@@ -49,7 +49,8 @@ func (b *syncBuffer) String() string {
 // faultBucket is a Bucket on a dedicated server, built from a client with
 // few retries so that requests to a dead server give up in a second or two
 // rather than the ten retries minio-go makes by default. Its log is kept.
-func faultBucket(t *testing.T, srv *s3test.Server, defaults s3sse.Config, p s3sse.Provider) (*testBucket, *syncBuffer) {
+func faultBucket(t *testing.T, srv *s3test.Server, defaults s3sse.Config,
+	p s3sse.Provider) (*testBucket, *syncBuffer) {
 	t.Helper()
 	name := srv.NewBucket(t)
 	opts := srv.ClientOptions()
@@ -168,7 +169,8 @@ func TestServerKilledDuringMultipartUpload(t *testing.T) {
 			tb.requireNoIncompleteUploads(t)
 
 			// The client keeps working: no new client, no new bucket.
-			require.NoError(t, a.Upload(ctx, "interrupted", bytes.NewReader(make([]byte, 2*s3sse.MinPartSize+1))))
+			require.NoError(t, a.Upload(ctx, "interrupted",
+				bytes.NewReader(make([]byte, 2*s3sse.MinPartSize+1))))
 			tb.requireStored(t, a, "interrupted", want{typ: s3sse.TypeSSES3})
 			tb.requireStored(t, a, "before", want{typ: s3sse.TypeSSES3})
 		})
@@ -346,7 +348,8 @@ func TestRuntimeConfigDamagedDuringReloadKeepsLastGoodConfig(t *testing.T) {
 			require.NoError(t, rc.Reload())
 			require.True(t, rc.Status().LastReloadSuccessful)
 			require.NoError(t, a.Upload(ctx, "repaired", strings.NewReader("x")))
-			tb.requireStored(t, a, "repaired", want{s3sse.TypeSSEKMS, keys[2], map[string]string{"tenant": "a"}})
+			tb.requireStored(t, a, "repaired",
+				want{s3sse.TypeSSEKMS, keys[2], map[string]string{"tenant": "a"}})
 		})
 	}
 }
