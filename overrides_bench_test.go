@@ -220,3 +220,32 @@ func BenchmarkReload(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScanRuntimeConfig reads the overrides of a 10,000-tenant file
+// with each reader, in MB/s: the plain reader, for files in the block style
+// generated files use, and yaml.v3, for every other file.
+func BenchmarkScanRuntimeConfig(b *testing.B) {
+	ids, overrides := benchTenants(10_000, "v1")
+	data := []byte(benchRuntimeFile(ids, overrides))
+	readers := []struct {
+		name string
+		scan func([]byte) (rawFile, bool)
+	}{
+		{"plain", scanPlainYAML},
+		{"yaml.v3", func(d []byte) (rawFile, bool) {
+			f, err := scanYAML(d)
+			return f, err == nil
+		}},
+	}
+	for _, r := range readers {
+		b.Run(r.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if f, ok := r.scan(data); !ok || len(f.tenants) != len(ids) {
+					b.Fatalf("got %d tenants, ok %v; want %d", len(f.tenants), ok, len(ids))
+				}
+			}
+		})
+	}
+}

@@ -188,6 +188,11 @@ func (c RuntimeConfigConfig) MarshalYAML() (any, error) {
 // over them, as Kubernetes does for mounted ConfigMaps: no reload can catch
 // a rename half-done.
 //
+// Files in the plain block style of generated files (one "key: value" per
+// line, no lists, anchors or flow mappings) are read by a reader of that
+// style alone, at about 100 MB a second; any other file goes through
+// yaml.v3, about ten times slower, which a file of 100,000 tenants feels.
+//
 // A RuntimeConfig is safe for concurrent use; reads never wait for a reload.
 type RuntimeConfig struct {
 	files  []string
