@@ -169,7 +169,8 @@ func (e *tenantEntry) setKeys() []string {
 }
 
 // DefaultResolverCacheSize is how many distinct override values of a
-// host-supplied Provider a Resolver keeps built, unless told otherwise.
+// host-supplied Provider, and how many tenants' views of them, a Resolver
+// keeps built unless told otherwise.
 const DefaultResolverCacheSize = 1 << 17
 
 // ResolverOptions tunes a Resolver. A nil *ResolverOptions is the zero
@@ -181,9 +182,10 @@ type ResolverOptions struct {
 	Logger log.Logger
 
 	// CacheSize bounds how many distinct override values (type, key id,
-	// context and key files) of a host-supplied Provider stay built. When
-	// it is reached the cache starts over, so values in use are built again
-	// once. It does not apply to a RuntimeConfig, which builds every
+	// context and key files) of a host-supplied Provider stay built, and
+	// how many tenants' views of them are kept, a few hundred bytes each.
+	// When either is reached it starts over, so what is in use is built
+	// again once. It does not apply to a RuntimeConfig, which builds every
 	// tenant's value when it loads. Default DefaultResolverCacheSize.
 	CacheSize int
 
@@ -207,10 +209,12 @@ type ResolverOptions struct {
 //
 // Values are built once, not per call. Over a RuntimeConfig, resolving is
 // a map lookup on the config in force, with no lock and no allocation.
-// Over a host-supplied Provider, whose values may change at any moment, the
-// three (or five) strings it returns are looked up, again with no lock and
-// no allocation, in a cache of built values, so JSON is parsed once per
-// distinct value rather than once per call.
+// Over a host-supplied Provider, whose values may change at any moment,
+// the resolver calls its three (or five) methods, then finds the tenant's
+// built value by tenant ID and checks it against the strings they
+// returned, again with no lock and no allocation. Values are built, JSON
+// parsed and bad values logged once per distinct set of strings, however
+// many tenants share it.
 //
 // A Resolver is safe for concurrent use.
 type Resolver struct {
@@ -280,16 +284,18 @@ func NewResolverWithOptions(defaults Config, overrides Provider, opts *ResolverO
 	case *RuntimeConfig:
 		if p != nil {
 			r.runtime = p
-			if r.def.keyFiles {
-				p.follow(r.def)
-			}
 		}
 	default:
 		r.host = p
 		r.hostKeys, _ = p.(CustomerKeyProvider)
 		r.cache = newHostCache(o.CacheSize)
 	}
+	// The block's key files are read again by the RuntimeConfig's reloads
+	// when there is one, by resolves otherwise.
 	r.def.lazy = r.def.keyFiles && r.runtime == nil
+	if r.def.keyFiles && r.runtime != nil {
+		r.runtime.follow(r.def)
+	}
 	return r, nil
 }
 

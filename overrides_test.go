@@ -293,3 +293,58 @@ func TestResolverDoesNotAllocate(t *testing.T) {
 		}
 	})
 }
+
+func TestResolverHostValuesChangeWhileResolving(t *testing.T) {
+	h := newHostLimits(nil)
+	const tenants = 50
+	for i := 0; i < tenants; i++ {
+		h.set(fmt.Sprintf("tenant-%d", i), TenantOverride{Type: TypeSSEKMS, KMSKeyID: "key-0"})
+	}
+	r, err := NewResolverWithOptions(Config{}, h, &ResolverOptions{CacheSize: 16})
+	require.NoError(t, err)
+
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				tenant := fmt.Sprintf("tenant-%d", i%tenants)
+				e, err := r.Encryption(tenant)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if id := e.KMSKeyID(); id != "key-0" && id != "key-1" && id != "key-2" {
+					errs <- fmt.Errorf("tenant %q resolved to key id %q", tenant, id)
+					return
+				}
+				if want := (settings{tenant: tenant}).source(); e.Source() != want {
+					errs <- fmt.Errorf("tenant %q: source %q, want %q", tenant, e.Source(), want)
+					return
+				}
+			}
+		}()
+	}
+	for round := 0; round < 300; round++ {
+		h.set(fmt.Sprintf("tenant-%d", round%tenants),
+			TenantOverride{Type: TypeSSEKMS, KMSKeyID: fmt.Sprintf("key-%d", round%3)})
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i := 0; i < tenants; i++ {
+		tenant := fmt.Sprintf("tenant-%d", i)
+		requireEncryption(t, r, tenant, TypeSSEKMS, h.S3SSEKMSKeyID(tenant))
+	}
+}
