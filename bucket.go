@@ -768,6 +768,11 @@ func (t *TenantBucket) Iter(ctx context.Context, dir string, f func(name string)
 	if dir != "" && !strings.HasSuffix(dir, "/") {
 		dir += "/"
 	}
+	if dir != "" {
+		if _, err := t.Key(dir); err != nil {
+			return err
+		}
+	}
 	prefix := t.prefix + dir
 	if opts == nil {
 		opts = &IterOptions{}
@@ -938,6 +943,14 @@ func IsKMSKeyNotFound(err error) bool {
 		return true
 	}
 	return false
+}
+
+// IsKMSNotConfigured reports whether err says the server has no KMS, so it
+// cannot store SSE-S3 or SSE-KMS objects at all (MinIO answers 501
+// NotImplemented). It is a deployment problem; retrying will not help.
+func IsKMSNotConfigured(err error) bool {
+	code, status := errorCode(err)
+	return status == http.StatusNotImplemented && code == "NotImplemented"
 }
 
 // IsAccessDenied reports whether err says access was denied, which is how

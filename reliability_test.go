@@ -205,6 +205,8 @@ func TestServerWithoutKMSRefusesSSEClearly(t *testing.T) {
 			msg := err.Error()
 			require.Contains(t, msg, fmt.Sprintf("tenant %q", tenant), "the error names the tenant")
 			require.Contains(t, msg, "KMS", "the error should say a KMS is missing: %s", msg)
+			require.True(t, s3sse.IsKMSNotConfigured(err), "IsKMSNotConfigured(%v) = false", err)
+			require.False(t, s3sse.IsKMSKeyNotFound(err), "no KMS is not a missing key: %v", err)
 
 			ok, err := tenantBucket.Exists(ctx, up.name)
 			require.NoError(t, err)
@@ -708,6 +710,9 @@ func TestTenantCannotReachAnotherTenantsPrefix(t *testing.T) {
 			if dir == "" {
 				require.NoError(t, err)
 				require.Equal(t, []string{"own"}, names, "tenant-a's own listing")
+			}
+			if strings.Contains(dir, "..") && !strings.Contains(dir, "%") {
+				require.ErrorIs(t, err, s3sse.ErrInvalidObjectName, "Iter(%q)", dir)
 			}
 		}
 	}
