@@ -28,8 +28,14 @@ func BenchmarkUpload(b *testing.B) {
 	bucket := srv.NewBucket(b)
 	client := srv.Client(b)
 
+	benchmarkUploads(b, client, bucket, keys[1])
+}
+
+// benchmarkUploads runs the bare and wrapped uploads of 1 KiB, 1 MiB and
+// 64 MiB into bucket, both under tenant-a's SSE-KMS with kmsKey.
+func benchmarkUploads(b *testing.B, client *minio.Client, bucket, kmsKey string) {
 	r, err := s3sse.NewResolver(s3sse.Config{}, newOverrides(map[string]override{
-		"tenant-a": {typ: "SSE-KMS", keyID: keys[1], context: `{"tenant":"a"}`},
+		"tenant-a": {typ: "SSE-KMS", keyID: kmsKey, context: `{"tenant":"a"}`},
 	}), nil)
 	require.NoError(b, err)
 	wrapped, err := s3sse.NewBucket(client, bucket, r, nil)
@@ -91,37 +97,5 @@ func BenchmarkUploadOverhead(b *testing.B) {
 		Region: "us-east-1",
 	})
 	require.NoError(b, err)
-	r, err := s3sse.NewResolver(s3sse.Config{}, newOverrides(map[string]override{
-		"tenant-a": {typ: "SSE-KMS", keyID: "key-a", context: `{"tenant":"a"}`},
-	}), nil)
-	require.NoError(b, err)
-	wrapped, err := s3sse.NewBucket(client, "bucket", r, nil)
-	require.NoError(b, err)
-	tenant, err := wrapped.Tenant("tenant-a")
-	require.NoError(b, err)
-	sse, err := r.Resolve("tenant-a")
-	require.NoError(b, err)
-
-	ctx := context.Background()
-	for _, size := range []int{1 << 10, 1 << 20, 64 << 20} {
-		body := make([]byte, size)
-		b.Run(fmt.Sprintf("size=%s/bare", sizeName(size)), func(b *testing.B) {
-			b.SetBytes(int64(size))
-			for b.Loop() {
-				_, err := client.PutObject(ctx, "bucket", "tenant-a/obj", bytes.NewReader(body), int64(size),
-					minio.PutObjectOptions{ServerSideEncryption: sse, PartSize: s3sse.DefaultPartSize})
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(fmt.Sprintf("size=%s/wrapper", sizeName(size)), func(b *testing.B) {
-			b.SetBytes(int64(size))
-			for b.Loop() {
-				if err := tenant.Upload(ctx, "obj", bytes.NewReader(body)); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchmarkUploads(b, client, "bucket", "key-a")
 }
