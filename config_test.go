@@ -938,6 +938,13 @@ func FuzzEncryptionContext(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, text string) {
+		// The quick reader only ever accepts, and then as the full parser.
+		if quick, ok := parseSimpleContext(text); ok {
+			full, err := parseContextTokens(text)
+			require.NoError(t, err, "input %q: the quick reader took what the parser refuses", text)
+			require.Equal(t, full, quick, "input %q", text)
+		}
+
 		m, err := EncryptionContext(text).Parse()
 		if err != nil {
 			c := Config{Type: TypeSSEKMS, KMSEncryptionContext: EncryptionContext(text)}
