@@ -2,13 +2,10 @@ package main
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -16,10 +13,10 @@ import (
 	"strings"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"gopkg.in/yaml.v3"
 
 	"github.com/s3sse/s3sse"
+	"github.com/s3sse/s3sse/internal/s3client"
 )
 
 // component is one Cortex storage component: the YAML section of its
@@ -43,76 +40,23 @@ func componentNames() []string {
 	return names
 }
 
-// s3Config is the part of a component's s3 block the tool needs: where the
-// bucket is, how to reach it, and its sse block. Keys the tool does not use
+// s3Config is a component's s3 block, shared with the wiring example so
+// that both read a config file the same way. Keys the tool does not use
 // (list_objects_version, send_content_md5 and so on) are left to the host.
 type s3Config struct {
-	Endpoint         string       `yaml:"endpoint"`
-	Region           string       `yaml:"region"`
-	BucketName       string       `yaml:"bucket_name"`
-	AccessKeyID      string       `yaml:"access_key_id"`
-	SecretAccessKey  secret       `yaml:"secret_access_key"`
-	Insecure         bool         `yaml:"insecure"`
-	SignatureVersion string       `yaml:"signature_version"`
-	BucketLookupType string       `yaml:"bucket_lookup_type"`
-	HTTP             s3HTTPConfig `yaml:"http"`
-	SSE              s3sse.Config `yaml:"sse"`
-
-	prefix string
+	s3client.Config `yaml:",inline"`
 }
 
-type s3HTTPConfig struct {
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-	TLSCAPath          string `yaml:"tls_ca_path"`
-}
-
-func (c *s3Config) registerFlags(prefix string, f *flag.FlagSet) {
-	c.prefix = prefix
-	f.StringVar(&c.Endpoint, prefix+"s3.endpoint", "",
-		"S3 endpoint as host[:port], such as s3.eu-west-1.amazonaws.com. A scheme "+
-			"(http:// or https://) may be given and then decides over -"+prefix+"s3.insecure.")
-	f.StringVar(&c.Region, prefix+"s3.region", "", "S3 region. Empty lets the client find it.")
-	f.StringVar(&c.BucketName, prefix+"s3.bucket-name", "", "S3 bucket name.")
-	f.StringVar(&c.AccessKeyID, prefix+"s3.access-key-id", "",
-		"S3 access key id. Empty takes credentials from AWS_ACCESS_KEY_ID and "+
-			"AWS_SECRET_ACCESS_KEY, MINIO_ROOT_USER and MINIO_ROOT_PASSWORD, "+
-			"~/.aws/credentials or the instance's IAM role, in that order.")
-	f.Var(&c.SecretAccessKey, prefix+"s3.secret-access-key",
-		"S3 secret access key. It is never printed. Prefer the config file with "+
-			"-config.expand-env, or the environment, to the command line.")
-	f.BoolVar(&c.Insecure, prefix+"s3.insecure", false, "Use plain HTTP rather than HTTPS.")
-	f.StringVar(&c.SignatureVersion, prefix+"s3.signature-version", "v4",
-		"Request signature version: v4 or v2.")
-	f.StringVar(&c.BucketLookupType, prefix+"s3.bucket-lookup-type", "auto",
-		"Bucket addressing: auto, virtual-hosted or path.")
-	f.BoolVar(&c.HTTP.InsecureSkipVerify, prefix+"s3.http.insecure-skip-verify", false,
-		"Do not verify the server's certificate. For tests only.")
-	f.StringVar(&c.HTTP.TLSCAPath, prefix+"s3.http.tls-ca-path", "",
-		"PEM file of certificate authorities to trust besides the system's, for an "+
-			"endpoint with a private or self-signed certificate.")
-	c.SSE.RegisterFlagsWithPrefix(prefix, f)
-}
-
-// secret is a string that never prints: flag defaults, %v and YAML dumps
-// show a mask instead.
-type secret string
-
-func (s *secret) Set(v string) error { *s = secret(v); return nil }
-
-func (s *secret) String() string {
-	if s == nil || *s == "" {
-		return ""
+// newClient returns a minio-go client for the s3 block, its transport
+// passed through wrap when wrap is not nil. It sends nothing. Its errors
+// are in the configuration, so they are usage errors.
+func (c *s3Config) newClient(
+	wrap func(http.RoundTripper) http.RoundTripper) (*minio.Client, error) {
+	client, err := c.NewClientWrapped(wrap)
+	if err != nil {
+		return nil, usageError{err}
 	}
-	return "********"
-}
-
-func (s secret) GoString() string { return `"********"` }
-
-func (s secret) MarshalYAML() (any, error) {
-	if s == "" {
-		return "", nil
-	}
-	return "********", nil
+	return client, nil
 }
 
 // options are the flags every command takes: where the configuration is.
@@ -146,7 +90,7 @@ func (o *options) registerFlags(f *flag.FlagSet) {
 	o.storage = map[string]*s3Config{}
 	for _, c := range components {
 		cfg := &s3Config{}
-		cfg.registerFlags(c.name+".", f)
+		cfg.RegisterFlagsWithPrefix(c.name+".", f)
 		o.storage[c.name] = cfg
 	}
 }
@@ -359,114 +303,4 @@ func expandEnvRefs(text []byte) []byte {
 		}
 		return bytes.Clone(m[2])
 	})
-}
-
-// newClient returns a minio-go client for the s3 block. It sends nothing.
-// wrap, when not nil, wraps its transport.
-func (c *s3Config) newClient(
-	wrap func(http.RoundTripper) http.RoundTripper) (*minio.Client, error) {
-	if c.Endpoint == "" {
-		return nil, usageError{fmt.Errorf("-%ss3.endpoint (s3.endpoint in the config file) "+
-			"is required", c.prefix)}
-	}
-	if c.BucketName == "" {
-		return nil, usageError{fmt.Errorf("-%ss3.bucket-name (s3.bucket_name in the config "+
-			"file) is required", c.prefix)}
-	}
-
-	host, secure := c.Endpoint, !c.Insecure
-	if u, err := url.Parse(c.Endpoint); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-		if u.Path != "" && u.Path != "/" {
-			return nil, usageError{fmt.Errorf("-%ss3.endpoint %q: a path is not allowed; "+
-				"give host[:port] and the bucket with -%ss3.bucket-name",
-				c.prefix, c.Endpoint, c.prefix)}
-		}
-		host, secure = u.Host, u.Scheme == "https"
-	}
-
-	var sigType credentials.SignatureType
-	switch c.SignatureVersion {
-	case "", "v4":
-		sigType = credentials.SignatureV4
-	case "v2":
-		sigType = credentials.SignatureV2
-	default:
-		return nil, usageError{fmt.Errorf("-%ss3.signature-version %q: valid: v4, v2",
-			c.prefix, c.SignatureVersion)}
-	}
-
-	lookup := map[string]minio.BucketLookupType{
-		"": minio.BucketLookupAuto, "auto": minio.BucketLookupAuto,
-		"virtual-hosted": minio.BucketLookupDNS, "path": minio.BucketLookupPath,
-	}
-	bucketLookup, ok := lookup[c.BucketLookupType]
-	if !ok {
-		return nil, usageError{fmt.Errorf("-%ss3.bucket-lookup-type %q: valid: auto, "+
-			"virtual-hosted, path", c.prefix, c.BucketLookupType)}
-	}
-
-	var creds *credentials.Credentials
-	if c.AccessKeyID != "" || c.SecretAccessKey != "" {
-		creds = credentials.NewStatic(c.AccessKeyID, string(c.SecretAccessKey), "", sigType)
-	} else {
-		creds = credentials.NewChainCredentials([]credentials.Provider{
-			&credentials.EnvAWS{},
-			&credentials.EnvMinio{},
-			&credentials.FileAWSCredentials{},
-			&credentials.IAM{},
-		})
-	}
-
-	transport, err := minio.DefaultTransport(secure)
-	if err != nil {
-		return nil, fmt.Errorf("build HTTP transport: %w", err)
-	}
-	if secure {
-		tlsConfig, err := c.tlsConfig()
-		if err != nil {
-			return nil, err
-		}
-		transport.TLSClientConfig = tlsConfig
-	}
-
-	var rt http.RoundTripper = transport
-	if wrap != nil {
-		rt = wrap(transport)
-	}
-	client, err := minio.New(host, &minio.Options{
-		Creds:        creds,
-		Secure:       secure,
-		Region:       c.Region,
-		Transport:    rt,
-		BucketLookup: bucketLookup,
-	})
-	if err != nil {
-		return nil, usageError{fmt.Errorf("-%ss3.endpoint %q: %w", c.prefix, c.Endpoint, err)}
-	}
-	return client, nil
-}
-
-func (c *s3Config) tlsConfig() (*tls.Config, error) {
-	cfg := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		InsecureSkipVerify: c.HTTP.InsecureSkipVerify, //nolint:gosec // the operator asked
-	}
-	if c.HTTP.TLSCAPath == "" {
-		return cfg, nil
-	}
-
-	pem, err := os.ReadFile(c.HTTP.TLSCAPath)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("-%ss3.http.tls-ca-path: %w", c.prefix, err)}
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, usageError{fmt.Errorf("-%ss3.http.tls-ca-path %s: no PEM certificate found",
-			c.prefix, c.HTTP.TLSCAPath)}
-	}
-	cfg.RootCAs = pool
-	return cfg, nil
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -100,7 +99,7 @@ func TestUsageErrorsExitWithCode2(t *testing.T) {
 			"-blocks-storage.s3.bucket-name"},
 		{"bad lookup type", []string{"audit", "-blocks-storage.s3.endpoint", "127.0.0.1:1",
 			"-blocks-storage.s3.bucket-name", "b", "-blocks-storage.s3.bucket-lookup-type", "dns"},
-			`-blocks-storage.s3.bucket-lookup-type "dns"`},
+			`-blocks-storage.s3.bucket-lookup-type) "dns": valid: auto, virtual-hosted, path`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,10 +152,22 @@ blocks_storage:
 	}
 }
 
-func TestSecretFlagValueMasks(t *testing.T) {
-	var s secret
-	require.Equal(t, "", s.String())
-	require.NoError(t, s.Set("hunter2"))
-	require.Equal(t, "********", s.String())
-	require.NotContains(t, strings.Join([]string{s.GoString()}, ""), "hunter2")
+// TestConfigFileCAPathIsRead checks that the tool reads the CA key of the
+// s3 block the wiring example writes, by naming a file that is not there.
+func TestConfigFileCAPathIsRead(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no-such-ca.pem")
+	cfg := writeFile(t, dir, "cortex.yaml", `
+blocks_storage:
+  s3:
+    endpoint: 127.0.0.1:1
+    bucket_name: blocks
+    http:
+      tls_ca_path: `+missing+`
+`)
+	r := runCmd(t, "audit", "-config.file", cfg)
+	require.Equal(t, exitUsage, r.code, "stderr:\n%s", r.stderr)
+	require.Contains(t, r.stderr, "blocks_storage.s3.http.tls_ca_path "+
+		"(flag -blocks-storage.s3.http.tls-ca-path)", "stderr names the key")
+	require.Contains(t, r.stderr, missing, "stderr names the file")
 }
