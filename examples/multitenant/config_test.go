@@ -35,9 +35,9 @@ func TestEveryComponentRegistersItsFlags(t *testing.T) {
 	perComponent := []string{
 		"backend",
 		"s3.endpoint", "s3.bucket-name", "s3.region", "s3.access-key-id",
-		"s3.secret-access-key", "s3.insecure",
+		"s3.secret-access-key", "s3.insecure", "s3.signature-version", "s3.bucket-lookup-type",
 		"s3.http.idle-conn-timeout", "s3.http.response-header-timeout",
-		"s3.http.insecure-skip-verify", "s3.tls-handshake-timeout", "s3.http.ca-file",
+		"s3.http.insecure-skip-verify", "s3.tls-handshake-timeout", "s3.http.tls-ca-path",
 		"s3.sse.type", "s3.sse.kms-key-id", "s3.sse.kms-encryption-context",
 		"s3.sse.customer-key-file", "s3.sse.customer-previous-key-files",
 	}
@@ -62,7 +62,7 @@ blocks_storage:
     access_key_id: AKIAEXAMPLE
     secret_access_key: from-file
     http:
-      ca_file: /etc/ssl/private-ca.pem
+      tls_ca_path: /etc/ssl/private-ca.pem
       idle_conn_timeout: 30s
     sse:
       type: SSE-KMS
@@ -95,7 +95,7 @@ runtime_config:
 	require.Equal(t, "s3.example.com", b.Endpoint)
 	require.Equal(t, "AKIAEXAMPLE", b.AccessKeyID)
 	require.Equal(t, "from-file", b.SecretAccessKey.Reveal())
-	require.Equal(t, "/etc/ssl/private-ca.pem", b.HTTP.CAFile)
+	require.Equal(t, "/etc/ssl/private-ca.pem", b.HTTP.TLSCAPath)
 	require.Equal(t, 30*time.Second, b.HTTP.IdleConnTimeout, "set by the file")
 	require.Equal(t, 2*time.Minute, b.HTTP.ResponseHeaderTimeout, "the flag's default, kept")
 	require.Equal(t, s3sse.TypeSSEKMS, b.SSE.Type)
@@ -126,11 +126,11 @@ alertmanager_storage: {s3: {endpoint: s3.example.com, bucket_name: alertmanager}
 			want: []string{"ruler_storage.s3.endpoint (flag -ruler-storage.s3.endpoint) is empty"},
 		},
 		{
-			name: "endpoint with a scheme",
-			args: []string{"-blocks-storage.s3.endpoint=https://s3.example.com"},
+			name: "endpoint with a path",
+			args: []string{"-blocks-storage.s3.endpoint=https://s3.example.com/blocks"},
 			want: []string{"blocks_storage.s3.endpoint (flag -blocks-storage.s3.endpoint)",
-				`"https://s3.example.com"`, "without a scheme",
-				"blocks_storage.s3.insecure (flag -blocks-storage.s3.insecure)"},
+				`"https://s3.example.com/blocks"`, "without a path",
+				"blocks_storage.s3.bucket_name (flag -blocks-storage.s3.bucket-name)"},
 		},
 		{
 			name: "missing bucket",

@@ -415,7 +415,7 @@ func (d *demo) configYAML(conn connection) string {
 			if conn.caFile != "" || conn.skipTLS {
 				b.WriteString("    http:\n")
 				if conn.caFile != "" {
-					fmt.Fprintf(&b, "      ca_file: %s\n", yamlString(conn.caFile))
+					fmt.Fprintf(&b, "      tls_ca_path: %s\n", yamlString(conn.caFile))
 				}
 				if conn.skipTLS {
 					b.WriteString("      insecure_skip_verify: true\n")

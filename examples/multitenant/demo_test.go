@@ -239,7 +239,7 @@ func TestDemoUsesGivenEndpointAndStartsNothing(t *testing.T) {
 			p+"insecure="+strconv.FormatBool(!srv.Secure()),
 		)
 		if caFile != "" {
-			args = append(args, p+"http.ca-file="+caFile)
+			args = append(args, p+"http.tls-ca-path="+caFile)
 		}
 	}
 

@@ -43,7 +43,7 @@ func serverConfig(t *testing.T, srv *s3test.Server, kmsKey string) string {
     access_key_id: %s
     secret_access_key: %q
     insecure: %t
-    http: {ca_file: %q}
+    http: {tls_ca_path: %q}
     sse: {type: SSE-S3}
 `, comp.yamlKey, srv.Endpoint(), srv.NewBucket(t), srv.Region(), access, secret,
 			!srv.Secure(), caFile)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/s3sse/s3sse/internal/s3client"
 )
 
 // secretValue is a value no printed form of a Secret may contain.
@@ -63,8 +65,8 @@ func TestSecretNeverPrints(t *testing.T) {
 		require.NotContains(t, got, "wJalrX", "%s of a Secret printed part of the secret", form)
 	}
 
-	require.Equal(t, secretMask, s.String())
-	require.Contains(t, method, "secret_access_key: '"+secretMask+"'",
+	require.Equal(t, s3client.Mask, s.String())
+	require.Contains(t, method, "secret_access_key: '"+s3client.Mask+"'",
 		"the YAML dump shows a set secret as the mask")
 	require.Contains(t, method, "secret_access_key: \"\"",
 		"the YAML dump shows an unset secret as empty (alertmanager's)")
