@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -332,7 +333,9 @@ func newServerSide(e *Encryption) (encrypt.ServerSide, error) {
 		if len(e.context) == 0 {
 			return encrypt.NewSSEKMS(e.keyID, nil) // untyped nil: no context header
 		}
-		return encrypt.NewSSEKMS(e.keyID, e.context)
+		// The canonical text itself, so SSE-KMS and DSSE-KMS send the same
+		// bytes and the map is not encoded a second time.
+		return encrypt.NewSSEKMS(e.keyID, json.RawMessage(e.contextJSON))
 	case TypeDSSEKMS:
 		return newDSSEKMS(e.keyID, e.contextJSON), nil
 	case TypeSSEC:
