@@ -660,6 +660,10 @@ func (t *TenantBucket) GetRange(ctx context.Context, name string, off, length in
 // tenant writes with SSE-C, no key first otherwise, then the previous keys.
 // It moves on only when the server said the key did not fit.
 func (t *TenantBucket) withReadKeys(enc *Encryption, do func(*customerKey) error) error {
+	if len(enc.readKeys) == 0 {
+		return do(nil) // the usual case: no key to try, nothing to build
+	}
+
 	candidates := make([]*customerKey, 0, len(enc.readKeys)+1)
 	if enc.typ == TypeSSEC {
 		candidates = append(candidates, enc.readKeys...)
@@ -682,10 +686,6 @@ func (t *TenantBucket) withReadKeys(enc *Encryption, do func(*customerKey) error
 			return err
 		}
 	}
-	if len(enc.readKeys) == 0 {
-		return first
-	}
-
 	tried := make([]string, len(enc.readKeys))
 	for i, k := range enc.readKeys {
 		tried[i] = k.String()
